@@ -1,0 +1,198 @@
+"""``prefixtune <stage>``: one subcommand per pipeline stage; every Snakemake rule calls one with explicit paths."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("prefixtune")
+
+
+def _json_arg(text: str) -> dict:
+    """A JSON object given inline or as a path to a JSON file."""
+    path = Path(text)
+    raw = path.read_text() if not text.lstrip().startswith("{") and path.is_file() else text
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not a JSON object or JSON file: {text[:80]!r} ({err})") from err
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def cmd_synthesize(args: argparse.Namespace) -> None:
+    from prefixtune.data.synthetic import write_synthetic
+
+    files = write_synthetic(args.dataset, args.out_dir, args.seed, args.n_train, args.n_dev, args.n_test)
+    log.info("wrote %s", {k: str(v) for k, v in files.items()})
+
+
+def cmd_download(args: argparse.Namespace) -> None:
+    from prefixtune.download import download
+
+    download(args.url, args.out, args.sha256 or None)
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from prefixtune.data.prepare import prepare
+
+    raw = {"train": args.train, "dev": args.dev, "test": args.test}
+    options = {"e2e_format": args.e2e_format, "webnlg_first_entry_bug": args.webnlg_first_entry_bug}
+    prepare(args.dataset, raw, args.out_dir, options)
+
+
+def cmd_base_model(args: argparse.Namespace) -> None:
+    if args.hub_id:
+        from prefixtune.download import download_hub_model
+
+        download_hub_model(args.hub_id, args.revision, args.out)
+        return
+    from prefixtune.data.synthetic import synthetic_lm_corpus
+    from prefixtune.models.tiny import TinyRecipe, build_tiny_model
+
+    recipe = TinyRecipe(**args.tiny_recipe)
+    texts = synthetic_lm_corpus(recipe.seed, args.corpus_size)
+    summary = build_tiny_model(texts, args.out, recipe)
+    log.info("tiny model: %s", summary)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from prefixtune.train import TimeBudgetExceeded, train_run
+
+    budget = args.time_budget_min * 60 - args.safety_margin_min * 60 if args.time_budget_min else None
+    try:
+        record = train_run(
+            args.spec, args.train, args.base_model, args.out, args.run_json, args.checkpoint_dir, budget,
+            args.checkpoint_every,
+        )
+    except TimeBudgetExceeded as err:
+        log.error("%s; checkpoint kept in %s, a retry resumes", err, args.checkpoint_dir)
+        sys.exit(75)
+    log.info("trained %s: %s", record["run_id"], record["parameters"])
+
+
+def cmd_decode(args: argparse.Namespace) -> None:
+    from prefixtune.decode import decode_split
+
+    decode_split(args.spec, args.items, args.base_model, args.trained, args.out, args.decoding, args.limit)
+
+
+def cmd_dart_tokenize(args: argparse.Namespace) -> None:
+    from prefixtune.metrics.dart import preprocess_dart_hypothesis
+    from prefixtune.provenance import write_text_atomic
+
+    lines = args.hyp.read_text(encoding="utf-8").splitlines()
+    write_text_atomic(args.out, "".join(preprocess_dart_hypothesis(line) + "\n" for line in lines))
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    from prefixtune.metrics.score import score_files
+    from prefixtune.provenance import write_json_atomic
+
+    result = score_files(args.dataset, args.hyp, args.refs)
+    if args.out:
+        write_json_atomic(args.out, result)
+    print(json.dumps(result, indent=2))
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from prefixtune.report.build import build_report
+
+    build_report(args.artifact, args.manifest, args.paper, args.version, args.out_md, args.out_csv, args.demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prefixtune", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synthesize", help="write synthetic demo data in a dataset's real raw format")
+    p.add_argument("--dataset", required=True, choices=["e2e", "webnlg", "dart"])
+    p.add_argument("--out-dir", required=True, type=Path)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-train", type=int, required=True)
+    p.add_argument("--n-dev", type=int, required=True)
+    p.add_argument("--n-test", type=int, required=True)
+    p.set_defaults(func=cmd_synthesize)
+
+    p = sub.add_parser("download", help="fetch one official file, checksummed")
+    p.add_argument("--url", required=True)
+    p.add_argument("--sha256", default="")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("prepare", help="raw files -> linearized jsonl + official reference files")
+    p.add_argument("--dataset", required=True, choices=["e2e", "webnlg", "dart"])
+    p.add_argument("--train", required=True, type=Path)
+    p.add_argument("--dev", required=True, type=Path)
+    p.add_argument("--test", required=True, type=Path)
+    p.add_argument("--out-dir", required=True, type=Path)
+    p.add_argument("--e2e-format", choices=["src1", "csv"], default="src1")
+    p.add_argument("--webnlg-first-entry-bug", action=argparse.BooleanOptionalAction, default=True)
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("base-model", help="a hub model saved locally, or the offline tiny GPT-2")
+    p.add_argument("--hub-id", help="e.g. gpt2-medium; omit to build the tiny offline model")
+    p.add_argument("--revision", default=None)
+    p.add_argument("--tiny-recipe", type=_json_arg, default={}, help="TinyRecipe fields as JSON")
+    p.add_argument("--corpus-size", type=int, default=20000, help="synthetic sentences for the tiny LM")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_base_model)
+
+    p = sub.add_parser("train", help="train one run")
+    p.add_argument("--spec", required=True, type=_json_arg, help="run spec (JSON or file)")
+    p.add_argument("--train", required=True, type=Path)
+    p.add_argument("--base-model", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path, help="folder for the trained parameters only")
+    p.add_argument("--run-json", required=True, type=Path)
+    p.add_argument("--checkpoint-dir", required=True, type=Path)
+    p.add_argument("--time-budget-min", type=float, default=0, help="the job's wall-time limit (0: none)")
+    p.add_argument("--safety-margin-min", type=float, default=10, help="stop this long before the limit")
+    p.add_argument("--checkpoint-every", type=int, default=1000, help="optimizer steps between checkpoints")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("decode", help="beam-search decode a run on one split")
+    p.add_argument("--spec", required=True, type=_json_arg)
+    p.add_argument("--items", required=True, type=Path)
+    p.add_argument("--base-model", required=True, type=Path)
+    p.add_argument("--trained", required=True, type=Path)
+    p.add_argument("--decoding", required=True, type=_json_arg)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--limit", type=int, default=None, help="decode only the first N items (debugging)")
+    p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("dart-tokenize", help="lower-case and \\W-split DART outputs, as the authors did")
+    p.add_argument("--hyp", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_dart_tokenize)
+
+    p = sub.add_parser("score", help="score hypotheses with the dataset's official protocol")
+    p.add_argument("--dataset", required=True, choices=["e2e", "webnlg", "dart"])
+    p.add_argument("--hyp", required=True, type=Path)
+    p.add_argument("--refs", required=True, type=Path)
+    p.add_argument("--out", type=Path)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("report", help="a paper table with reproduced and published numbers")
+    p.add_argument("--artifact", required=True, choices=["table1"])
+    p.add_argument("--manifest", required=True, type=_json_arg, help="rows and their score files (JSON)")
+    p.add_argument("--paper", required=True, type=Path)
+    p.add_argument("--version", default="arxiv_v1", choices=["arxiv_v1", "acl2021"])
+    p.add_argument("--out-md", required=True, type=Path)
+    p.add_argument("--out-csv", required=True, type=Path)
+    p.add_argument("--demo", action="store_true", help="mark the report as the offline demo")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

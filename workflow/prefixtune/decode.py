@@ -1,0 +1,133 @@
+"""Decode a trained run on an evaluation split, in the order the official scorer expects.
+
+Settings follow the authors' ``gen.py``/``run_generation.py`` (official_code.md §5.1): prompt ``" " + SRC + " <|endoftext|>"``,
+beam 5, at most 100 new tokens, "\\n" and "\\n\\n" banned, stop at ``<|endoftext|>``, transformers-3.2 detokenization
+clean-up, ``Error`` for an empty output. Identical sources (the item ``key``) are decoded once and mapped back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from prefixtune.beam_search import BeamSettings, beam_search
+from prefixtune.data.linearize import gpt2_prompt
+from prefixtune.data.records import EvalItem, read_jsonl
+from prefixtune.methods import build_method
+from prefixtune.methods.base import TuningMethod
+from prefixtune.models.loading import load_causal_lm, load_tokenizer
+from prefixtune.provenance import git_commit, package_versions, write_json_atomic, write_text_atomic
+from prefixtune.train import pick_device
+
+log = logging.getLogger(__name__)
+EMPTY_OUTPUT = "Error"
+
+# transformers 3.2 ``clean_up_tokenization``; transformers 5 no longer applies it to BPE tokenizers.
+_CLEANUP = (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"), (
+    " 's",
+    "'s",
+), (" 've", "'ve"), (" 're", "'re")
+
+
+def clean_up_tokenization(text: str) -> str:
+    for old, new in _CLEANUP:
+        text = text.replace(old, new)
+    return text
+
+
+def postprocess(tokenizer: PreTrainedTokenizerBase, sequence: list[int], prompt: list[int], cleanup: bool) -> str:
+    """The authors' text extraction: decode all, drop the decoded prompt's characters, cut at EOS, strip."""
+
+    def decode(ids: list[int]) -> str:
+        text = tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        return clean_up_tokenization(text) if cleanup else text
+
+    text = decode(sequence)[len(decode(prompt)) :]
+    cut = text.find(tokenizer.eos_token)
+    if cut >= 0:
+        text = text[:cut]
+    return text.strip() or EMPTY_OUTPUT
+
+
+def bad_words_ids(tokenizer: PreTrainedTokenizerBase, banned: list[str]) -> list[list[int]]:
+    return [tokenizer.encode(word, add_special_tokens=False) for word in banned]
+
+
+def beam_settings(decoding: dict[str, Any], tokenizer: PreTrainedTokenizerBase) -> BeamSettings:
+    return BeamSettings(
+        num_beams=int(decoding["num_beams"]),
+        max_new_tokens=int(decoding["max_new_tokens"]),
+        min_length=int(decoding.get("min_length", 0)),
+        length_penalty=float(decoding.get("length_penalty", 1.0)),
+        length_basis=decoding.get("length_basis", "prompt_plus_generated"),
+        early_stopping=bool(decoding.get("early_stopping", False)),
+        bad_words_ids=bad_words_ids(tokenizer, decoding.get("banned_strings", [])),
+    )
+
+
+def load_for_decoding(
+    spec: dict[str, Any], base_model_dir: Path, trained_dir: Path, device: torch.device
+) -> tuple[PreTrainedModel, TuningMethod, PreTrainedTokenizerBase]:
+    """Model + method of a finished run: FINETUNE reloads its own weights, PREFIX the base LM plus its prefix."""
+    tokenizer = load_tokenizer(base_model_dir)
+    if spec["method"] == "finetune":
+        model = load_causal_lm(trained_dir, tokenizer, device)
+        method = build_method("finetune", model, spec["method_settings"])
+    else:
+        model = load_causal_lm(base_model_dir, tokenizer, device)
+        method = build_method(spec["method"], model, spec["method_settings"])
+        method.load(trained_dir)  # type: ignore[attr-defined]
+    method.eval()
+    return model, method, tokenizer
+
+
+def decode_split(
+    spec: dict[str, Any],
+    items_path: Path,
+    base_model_dir: Path,
+    trained_dir: Path,
+    out_path: Path,
+    decoding: dict[str, Any],
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Write one output line per item of ``items_path`` to ``out_path``; returns the decode record."""
+    started = time.time()
+    device = pick_device()
+    model, method, tokenizer = load_for_decoding(spec, base_model_dir, trained_dir, device)
+    settings = beam_settings(decoding, tokenizer)
+    items = read_jsonl(items_path, EvalItem)[:limit]
+    outputs: dict[str, str] = {}
+    distinct = list(dict.fromkeys(item.key for item in items))
+    source_of = {item.key: item.source for item in items}
+    for key in tqdm(distinct, desc=f"decode {items_path.name}", mininterval=10):
+        prompt = tokenizer.encode(gpt2_prompt(source_of[key]), add_special_tokens=False)
+        prompt_ids = torch.tensor([prompt], device=device)
+        best = beam_search(model, prompt_ids, tokenizer.eos_token_id, settings, method.past_key_values(1))
+        outputs[key] = postprocess(tokenizer, best.tolist(), prompt, bool(decoding.get("cleanup_spaces", True)))
+    write_text_atomic(out_path, "".join(outputs[item.key] + "\n" for item in items))
+    record = {
+        "run_id": spec["run_id"],
+        "items": str(items_path),
+        "n_items": len(items),
+        "n_distinct_sources": len(distinct),
+        "decoding": decoding,
+        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+        "wall_time_s": round(time.time() - started, 2),
+    }
+    write_json_atomic(out_path.with_suffix(".json"), record)
+    log.info("decoded %d items (%d distinct) in %.1fs", len(items), len(distinct), record["wall_time_s"])
+    return record
+
+
+def load_spec(path_or_json: str) -> dict[str, Any]:
+    text = Path(path_or_json).read_text() if Path(path_or_json).is_file() else path_or_json
+    return json.loads(text)

@@ -1,0 +1,56 @@
+"""Checksummed downloads of the official raw files and of hub models."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from tqdm import tqdm
+
+from prefixtune.provenance import sha256_file
+
+log = logging.getLogger(__name__)
+
+
+def download(url: str, out: Path, sha256: str | None) -> str:
+    """Fetch ``url`` to ``out`` via a temp file; verify ``sha256`` when given; returns the file's sha256.
+
+    Where the config has no checksum (the files we could not fetch when writing it), the hash is logged and
+    recorded next to the file (``<out>.sha256``) so that later runs and the provenance can pin it.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", delete=False) as tmp:
+        tmp_path = Path(tmp.name)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(tmp_path, "wb") as handle:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=out.name, mininterval=5) as bar:
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    handle.write(chunk)
+                    bar.update(len(chunk))
+        digest = sha256_file(tmp_path)
+        if sha256 and digest != sha256:
+            raise ValueError(f"{url}: sha256 {digest} does not match the config's {sha256}")
+        tmp_path.replace(out)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    if not sha256:
+        log.warning("%s has no checksum in the config; recorded sha256 %s", url, digest)
+    out.with_name(out.name + ".sha256").write_text(f"{digest}  {out.name}\n")
+    return digest
+
+
+def download_hub_model(hub_id: str, revision: str | None, out_dir: Path) -> None:
+    """Save a hub model and tokenizer with ``save_pretrained`` so the pipeline loads every model from a folder."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    AutoTokenizer.from_pretrained(hub_id, revision=revision).save_pretrained(tmp)
+    AutoModelForCausalLM.from_pretrained(hub_id, revision=revision).save_pretrained(tmp)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.replace(out_dir)

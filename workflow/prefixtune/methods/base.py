@@ -1,0 +1,51 @@
+"""What every tuning method provides to the trainer and the decoder."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import DynamicCache, PreTrainedModel
+
+
+class TuningMethod(ABC):
+    """A way of adapting a frozen or trainable LM: which weights train, what is saved, what is prepended."""
+
+    name: str
+
+    def __init__(self, model: PreTrainedModel, settings: dict[str, Any]) -> None:
+        self.model = model
+        self.settings = settings
+
+    @abstractmethod
+    def trainable_parameters(self) -> list[nn.Parameter]: ...
+
+    @abstractmethod
+    def train(self) -> None:
+        """Put every module in the mode the authors' code trained it in (dropout on or off)."""
+
+    def eval(self) -> None:
+        self.model.eval()
+
+    def past_key_values(self, batch_size: int) -> DynamicCache | None:
+        """Key/values placed before the real tokens (the prefix), or None."""
+        return None
+
+    def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Next-token logits for every position; no attention mask, as in the authors' code (right padding)."""
+        past = self.past_key_values(input_ids.shape[0])
+        return self.model(input_ids=input_ids, past_key_values=past, use_cache=past is not None).logits
+
+    @abstractmethod
+    def save(self, out_dir: Path) -> None:
+        """Write only what was trained."""
+
+    @abstractmethod
+    def parameter_counts(self) -> dict[str, int]:
+        """``trainable`` (during training), ``stored`` (kept after training) and ``base`` (the LM)."""
+
+    def base_parameter_count(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())

@@ -1,0 +1,46 @@
+"""Load a base model and its tokenizer from a local directory, the same way for hub and tiny models.
+
+The authors' code adds a ``[PAD]`` token for every tuning mode and resizes the embeddings (official_code.md §1.4);
+we do the same so that batches are right-padded with a token the model never predicts into real positions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+PAD_TOKEN = "[PAD]"
+EOS_TOKEN = "<|endoftext|>"
+
+
+def load_tokenizer(model_dir: str | Path) -> PreTrainedTokenizerBase:
+    """Tokenizer of ``model_dir`` with the authors' extra ``[PAD]`` token."""
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    if tokenizer.eos_token != EOS_TOKEN:
+        raise ValueError(f"{model_dir}: expected eos token {EOS_TOKEN!r}, found {tokenizer.eos_token!r}")
+    if tokenizer.pad_token != PAD_TOKEN:
+        tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
+    return tokenizer
+
+
+def load_causal_lm(
+    model_dir: str | Path, tokenizer: PreTrainedTokenizerBase, device: str | torch.device = "cpu"
+) -> PreTrainedModel:
+    """GPT-2 style causal LM, resized for ``[PAD]``.
+
+    The new embedding row is drawn from the model's own init (N(0, 0.02) for GPT-2) as in transformers 3.2,
+    not from the mean of the old rows (the transformers 5 default).
+    """
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model.to(device)
+
+
+def model_geometry(model: PreTrainedModel) -> tuple[int, int, int]:
+    """(layers, heads, hidden size) of a GPT-2 style config."""
+    cfg = model.config
+    return cfg.n_layer, cfg.n_head, cfg.n_embd

@@ -1,0 +1,292 @@
+"""Train one run: a tuning method on one dataset's training pairs, resumable from checkpoints.
+
+Optimisation follows the authors' code (official_code.md §4.1): AdamW (0.9, 0.999, eps 1e-8, no weight decay),
+linear decay to 0 over all steps with no warmup, gradient clipping at 1.0, seeded shuffling. The loss is the
+per-sequence sum of token NLL averaged over the batch for PREFIX (their ``objective_mode=1``) and the token mean for
+the other methods; both are config switches (``loss``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+from transformers import PreTrainedTokenizerBase
+
+from prefixtune.data.linearize import gpt2_training_text
+from prefixtune.data.records import Pair, read_jsonl
+from prefixtune.methods import build_method
+from prefixtune.methods.base import TuningMethod
+from prefixtune.models.loading import load_causal_lm, load_tokenizer
+from prefixtune.provenance import git_commit, package_versions, sha256_file, write_json_atomic
+
+log = logging.getLogger(__name__)
+IGNORE = -100
+CHECKPOINT = "checkpoint.pt"
+
+
+class TimeBudgetExceeded(RuntimeError):
+    """Raised after checkpointing when the job's time budget is nearly spent; a retry resumes."""
+
+
+@dataclass
+class Example:
+    input_ids: list[int]
+    labels: list[int]
+
+
+def encode_pair(pair: Pair, tokenizer: PreTrainedTokenizerBase, prepend: str = "") -> Example:
+    """Tokens of the authors' training text; labels hide everything up to and including the first EOS."""
+    text = gpt2_training_text(pair.source, pair.target)
+    if prepend:
+        text = " " + prepend + text
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    eos = tokenizer.eos_token_id
+    if eos not in ids:
+        raise ValueError(f"training text has no {tokenizer.eos_token!r} separator: {text!r}")
+    sep = ids.index(eos)
+    labels = [IGNORE] * (sep + 1) + ids[sep + 1 :]
+    return Example(ids[: tokenizer.model_max_length], labels[: tokenizer.model_max_length])
+
+
+def collate(batch: list[Example], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right padding with ``[PAD]``; padded labels are ignored."""
+    width = max(len(e.input_ids) for e in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+    for row, example in enumerate(batch):
+        input_ids[row, : len(example.input_ids)] = torch.tensor(example.input_ids)
+        labels[row, : len(example.labels)] = torch.tensor(example.labels)
+    return input_ids, labels
+
+
+def lm_loss(logits: torch.Tensor, labels: torch.Tensor, mode: str) -> torch.Tensor:
+    """``token_mean``: mean NLL over all target tokens of the batch (HF default).
+    ``sequence_sum``: NLL summed per sequence, then averaged over the batch (authors' prefix objective)."""
+    shift_logits = logits[:, :-1].float()
+    shift_labels = labels[:, 1:]
+    nll = F.cross_entropy(
+        shift_logits.reshape(-1, shift_logits.shape[-1]), shift_labels.reshape(-1), reduction="none"
+    ).view(shift_labels.shape)
+    mask = shift_labels.ne(IGNORE)
+    if mode == "token_mean":
+        return (nll * mask).sum() / mask.sum().clamp(min=1)
+    if mode == "sequence_sum":
+        return (nll * mask).sum(dim=1).mean()
+    raise ValueError(f"unknown loss mode {mode!r}; expected 'token_mean' or 'sequence_sum'")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """The shuffled batches of one epoch, a pure function of (seed, epoch) so a resumed job sees the same order."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + epoch)).tolist()
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def linear_schedule(warmup: int, total: int) -> Any:  # noqa: ANN401
+    def factor(step: int) -> float:
+        if step < warmup:
+            return step / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return factor
+
+
+class Trainer:
+    """Owns the optimisation state of one run and its checkpoint."""
+
+    def __init__(self, method: TuningMethod, examples: list[Example], hparams: dict, pad_id: int, ckpt_dir: Path):
+        self.method, self.examples, self.hparams, self.pad_id = method, examples, hparams, pad_id
+        self.ckpt_dir = ckpt_dir
+        self.params = method.trainable_parameters()
+        self.batch_size = int(hparams["batch_size"])
+        self.grad_accum = int(hparams.get("gradient_accumulation_steps", 1))
+        batches_per_epoch = math.ceil(len(examples) / self.batch_size)
+        self.steps_per_epoch = max(1, batches_per_epoch // self.grad_accum)
+        self.epochs = int(hparams["epochs"])
+        self.total_steps = int(hparams.get("max_steps") or self.steps_per_epoch * self.epochs)
+        self.optimizer = torch.optim.AdamW(
+            self.params,
+            lr=float(hparams["learning_rate"]),
+            betas=(0.9, 0.999),
+            eps=float(hparams.get("adam_epsilon", 1e-8)),
+            weight_decay=float(hparams.get("weight_decay", 0.0)),
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, linear_schedule(int(hparams.get("warmup_steps", 0)), self.total_steps)
+        )
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.losses: list[float] = []
+
+    # -- checkpoints -------------------------------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        state = {
+            "params": [p.detach().cpu() for p in self.params],
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "losses": self.losses,
+            "rng": {
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            },
+        }
+        tmp = self.ckpt_dir / (CHECKPOINT + ".tmp")
+        torch.save(state, tmp)
+        tmp.replace(self.ckpt_dir / CHECKPOINT)
+        log.info("checkpoint at step %d (epoch %d, batch %d)", self.step, self.epoch, self.batch_in_epoch)
+
+    def maybe_resume(self) -> bool:
+        path = self.ckpt_dir / CHECKPOINT
+        if not path.exists():
+            return False
+        state = torch.load(path, weights_only=False)
+        if len(state["params"]) != len(self.params):
+            raise ValueError(f"{path}: checkpoint has {len(state['params'])} tensors, the run {len(self.params)}")
+        with torch.no_grad():
+            for p, saved in zip(self.params, state["params"], strict=True):
+                p.copy_(saved.to(p.device))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.losses = state["losses"]
+        random.setstate(state["rng"]["python"])
+        np.random.set_state(state["rng"]["numpy"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        log.info("resumed from %s at step %d", path, self.step)
+        return True
+
+    # -- loop --------------------------------------------------------------------------------------------------
+    def _batches(self) -> Iterator[tuple[int, list[int]]]:
+        while self.epoch < self.epochs and self.step < self.total_steps:
+            batches = epoch_batches(len(self.examples), self.batch_size, int(self.hparams["seed"]), self.epoch)
+            while self.batch_in_epoch < len(batches):
+                yield len(batches), batches[self.batch_in_epoch]
+                self.batch_in_epoch += 1
+            self.epoch += 1
+            self.batch_in_epoch = 0
+
+    def run(self, loss_mode: str, device: torch.device, deadline: float, checkpoint_every: int) -> None:
+        self.method.train()
+        max_norm = float(self.hparams.get("max_grad_norm", 1.0))
+        progress = tqdm(total=self.total_steps, initial=self.step, desc="train", mininterval=10)
+        accumulated = 0
+        for n_batches, indices in self._batches():
+            input_ids, labels = collate([self.examples[i] for i in indices], self.pad_id)
+            input_ids, labels = input_ids.to(device), labels.to(device)
+            loss = lm_loss(self.method.logits(input_ids), labels, loss_mode)
+            (loss / self.grad_accum).backward()
+            accumulated += 1
+            last_of_short_epoch = n_batches <= self.grad_accum and self.batch_in_epoch + 1 == n_batches
+            if accumulated % self.grad_accum and not last_of_short_epoch:
+                continue
+            torch.nn.utils.clip_grad_norm_(self.params, max_norm)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            accumulated = 0
+            self.step += 1
+            self.losses.append(round(loss.item(), 5))
+            progress.update(1)
+            if self.step % 50 == 0:
+                log.info("step %d/%d loss %.4f lr %.3g", self.step, self.total_steps, loss.item(),
+                         self.scheduler.get_last_lr()[0])
+            out_of_time = time.monotonic() > deadline
+            if (checkpoint_every and self.step % checkpoint_every == 0) or out_of_time:
+                self.batch_in_epoch += 1  # this batch is done
+                self.save_checkpoint()
+                self.batch_in_epoch -= 1
+                if out_of_time:
+                    raise TimeBudgetExceeded(f"time budget spent at step {self.step}/{self.total_steps}")
+            if self.step >= self.total_steps:
+                break
+        progress.close()
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def train_run(
+    spec: dict[str, Any],
+    train_path: Path,
+    base_model_dir: Path,
+    out_dir: Path,
+    run_json: Path,
+    checkpoint_dir: Path,
+    time_budget_s: float | None = None,
+    checkpoint_every: int = 0,
+) -> dict[str, Any]:
+    """Train ``spec`` and write ``out_dir`` (trained weights only) and ``run_json``; returns the run record."""
+    started = time.time()
+    deadline = time.monotonic() + (time_budget_s if time_budget_s else float("inf"))
+    hparams = spec["hparams"]
+    seed = int(hparams["seed"])
+    device = pick_device()
+    seed_everything(seed)
+    tokenizer = load_tokenizer(base_model_dir)
+    model = load_causal_lm(base_model_dir, tokenizer, device)
+    method = build_method(spec["method"], model, spec["method_settings"])
+    pairs = read_jsonl(train_path, Pair)
+    if not pairs:
+        raise ValueError(f"{train_path}: no training pairs")
+    examples = [encode_pair(p, tokenizer) for p in pairs]
+    trainer = Trainer(method, examples, hparams, tokenizer.pad_token_id, checkpoint_dir)
+    resumed = trainer.maybe_resume()
+    log.info("run %s: %d pairs, %d steps, device %s", spec["run_id"], len(examples), trainer.total_steps, device)
+    trainer.run(spec["method_settings"]["loss"], device, deadline, checkpoint_every)
+
+    tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    method.save(tmp_dir)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp_dir.replace(out_dir)
+    record = {
+        "run_id": spec["run_id"],
+        "spec": spec,
+        "parameters": method.parameter_counts(),
+        "training": {
+            "examples": len(examples),
+            "steps": trainer.step,
+            "steps_per_epoch": trainer.steps_per_epoch,
+            "epochs": trainer.epochs,
+            "final_loss": trainer.losses[-1] if trainer.losses else None,
+            "loss_every_50_steps": trainer.losses[::50],
+            "resumed_from_checkpoint": resumed,
+        },
+        "seeds": {"training": seed},
+        "inputs": {"train": str(train_path), "train_sha256": sha256_file(train_path), "base_model": str(base_model_dir)},
+        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+        "wall_time_s": round(time.time() - started, 2),
+    }
+    write_json_atomic(run_json, record)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return record

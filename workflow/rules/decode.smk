@@ -1,0 +1,40 @@
+# Beam-search decoding of a trained run, one output line per scoring unit in the official order.
+
+
+rule decode:
+    input:
+        run_json=f"{RESULTS}/runs/{{run}}/run.json",
+        trained=f"{RESULTS}/runs/{{run}}/trained",
+        data=lambda wc: f"{RESULTS}/data/{RUNS[wc.run]['dataset']}",
+        model=lambda wc: f"{RESOURCES}/models/{RUNS[wc.run]['model']}",
+    output:
+        hyp=f"{RESULTS}/runs/{{run}}/{{split}}.hyp.txt",
+        record=f"{RESULTS}/runs/{{run}}/{{split}}.hyp.json",
+    params:
+        spec=spec_json,
+        decoding=json.dumps(config["decoding"]),
+    log:
+        f"{LOGS}/decode/{{run}}/{{split}}.log",
+    threads: 2
+    resources:
+        runtime=run_resources("decode", "runtime"),
+        mem_mb=run_resources("decode", "mem_mb"),
+        gpu=run_resources("decode", "gpu"),
+        cpus_per_task=run_resources("decode", "cpus_per_task"),
+    shell:
+        "prefixtune decode --spec {params.spec:q} --items {input.data:q}/{wildcards.split}.jsonl"
+        " --base-model {input.model:q} --trained {input.trained:q} --decoding {params.decoding:q}"
+        " --out {output.hyp:q} 2> {log:q}"
+
+
+rule dart_tokenize:
+    # The DART scorer does not preprocess hypotheses; the authors lower-cased their outputs first
+    # (official_code.md §6.3), and the references are lower-cased and split on \W.
+    input:
+        f"{RESULTS}/runs/{{run}}/{{split}}.hyp.txt",
+    output:
+        f"{RESULTS}/runs/{{run}}/{{split}}.hyp.tok.txt",
+    log:
+        f"{LOGS}/dart_tokenize/{{run}}/{{split}}.log",
+    shell:
+        "prefixtune dart-tokenize --hyp {input:q} --out {output:q} 2> {log:q}"
