@@ -24,7 +24,6 @@ include: "workflow/rules/report.smk"
 # Small or network-bound steps run where snakemake runs (compute nodes often have no internet).
 localrules:
     all,
-    download,
     base_model,
     prepare,
     dart_tokenize,

@@ -63,7 +63,9 @@ def cmd_base_model(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from prefixtune.train import TimeBudgetExceeded, train_run
 
-    budget = args.time_budget_min * 60 - args.safety_margin_min * 60 if args.time_budget_min else None
+    # stop early enough to checkpoint: the margin, but never more than a fifth of a short limit
+    margin = min(args.safety_margin_min, 0.2 * args.time_budget_min)
+    budget = (args.time_budget_min - margin) * 60 if args.time_budget_min else None
     try:
         record = train_run(
             args.spec, args.train, args.base_model, args.out, args.run_json, args.checkpoint_dir, budget,

@@ -1,11 +1,11 @@
 # Config validation, paths, the run grid and wildcard constraints shared by every rule.
 import json
 import re
+from pathlib import PurePosixPath
 
 from snakemake.utils import validate
 
 from prefixtune.grid import artifact_runs, expand_runs, report_manifest
-
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -43,3 +43,42 @@ def run_resources(rule_name, key):
 
 def spec_json(wildcards):
     return json.dumps(RUNS[wildcards.run], sort_keys=True)
+
+
+def dataset_files(dataset):
+    """split -> {url, sha256} or {name} entries of the dataset's configured format."""
+    ds = config["datasets"][dataset]
+    return ds["files"][ds["format"]]
+
+
+def raw_name(entry):
+    return entry.get("name") or PurePosixPath(entry["url"]).name
+
+
+def raw_file(dataset, split):
+    return f"{RESOURCES}/raw/{dataset}/{raw_name(dataset_files(dataset)[split])}"
+
+
+def download_entry(wildcards):
+    for entry in dataset_files(wildcards.dataset).values():
+        if raw_name(entry) == wildcards.filename:
+            return entry
+    raise ValueError(
+        f"no file {wildcards.filename!r} configured for {wildcards.dataset}"
+    )
+
+
+REFS = {"e2e": "{split}.refs.txt", "webnlg": "{split}.refs.xml", "dart": "{split}.refs"}
+
+
+def hypothesis_file(wildcards):
+    suffix = "hyp.tok.txt" if RUNS[wildcards.run]["dataset"] == "dart" else "hyp.txt"
+    return f"{RESULTS}/runs/{wildcards.run}/{wildcards.split}.{suffix}"
+
+
+def base_model_args(wildcards):
+    model = config["models"][wildcards.model]
+    if model["source"] == "hub":
+        return f"--hub-id {model['hub_id']} --revision {model.get('revision', 'main')}"
+    recipe = json.dumps(model.get("recipe", {}))
+    return f"--tiny-recipe '{recipe}' --corpus-size {model.get('corpus_size', 20000)}"

@@ -10,17 +10,19 @@ rule decode:
     output:
         hyp=f"{RESULTS}/runs/{{run}}/{{split}}.hyp.txt",
         record=f"{RESULTS}/runs/{{run}}/{{split}}.hyp.json",
-    params:
-        spec=spec_json,
-        decoding=json.dumps(config["decoding"]),
     log:
         f"{LOGS}/decode/{{run}}/{{split}}.log",
+    conda:
+        "../../envs/prefixtune.yaml"
     threads: 2
     resources:
         runtime=run_resources("decode", "runtime"),
         mem_mb=run_resources("decode", "mem_mb"),
         gpu=run_resources("decode", "gpu"),
         cpus_per_task=run_resources("decode", "cpus_per_task"),
+    params:
+        spec=spec_json,
+        decoding=json.dumps(config["decoding"]),
     shell:
         "prefixtune decode --spec {params.spec:q} --items {input.data:q}/{wildcards.split}.jsonl"
         " --base-model {input.model:q} --trained {input.trained:q} --decoding {params.decoding:q}"
@@ -36,5 +38,7 @@ rule dart_tokenize:
         f"{RESULTS}/runs/{{run}}/{{split}}.hyp.tok.txt",
     log:
         f"{LOGS}/dart_tokenize/{{run}}/{{split}}.log",
+    conda:
+        "../../envs/prefixtune.yaml"
     shell:
         "prefixtune dart-tokenize --hyp {input:q} --out {output:q} 2> {log:q}"

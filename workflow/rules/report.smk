@@ -13,12 +13,14 @@ rule report_table1:
     output:
         md=f"{REPORTS}/table1.md",
         csv=f"{REPORTS}/table1.csv",
+    log:
+        f"{LOGS}/report/table1.log",
+    conda:
+        "../../envs/prefixtune.yaml"
     params:
         manifest=json.dumps(report_manifest(config, "table1", SCORES)),
         version=config["paper"]["version"],
         demo="--demo" if DEMO else "",
-    log:
-        f"{LOGS}/report/table1.log",
     shell:
         "prefixtune report --artifact table1 --manifest {params.manifest:q} --paper {input.paper:q}"
         " --version {params.version} --out-md {output.md:q} --out-csv {output.csv:q} {params.demo} 2> {log:q}"

@@ -9,18 +9,20 @@ rule train:
     output:
         trained=directory(f"{RESULTS}/runs/{{run}}/trained"),
         run_json=f"{RESULTS}/runs/{{run}}/run.json",
-    params:
-        spec=spec_json,
-        checkpoints=f"{RESULTS}/checkpoints/{{run}}",
-        checkpoint_every=config["training"]["checkpoint_every"],
     log:
         f"{LOGS}/train/{{run}}.log",
+    conda:
+        "../../envs/prefixtune.yaml"
     threads: 2
     resources:
         runtime=run_resources("train", "runtime"),
         mem_mb=run_resources("train", "mem_mb"),
         gpu=run_resources("train", "gpu"),
         cpus_per_task=run_resources("train", "cpus_per_task"),
+    params:
+        spec=spec_json,
+        checkpoints=f"{RESULTS}/checkpoints/{{run}}",
+        checkpoint_every=config["training"]["checkpoint_every"],
     shell:
         "prefixtune train --spec {params.spec:q} --train {input.data:q}/train.jsonl --base-model {input.model:q}"
         " --out {output.trained:q} --run-json {output.run_json:q} --checkpoint-dir {params.checkpoints:q}"
