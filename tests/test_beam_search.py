@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_models import load_tiny, save_tiny_model
 
 from prefixtune.beam_search import BeamSettings, _Hypotheses, beam_search
 from prefixtune.methods.prefix import cache_from_prefix
+from tiny_models import load_tiny, save_tiny_model
 
 
 @pytest.fixture(scope="module")

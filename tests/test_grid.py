@@ -42,7 +42,11 @@ def test_paper_table5_hyperparameters(paper_config, method, dataset, lr, epochs,
     assert spec["method_settings"].get("prefix_length") == plen
     if method == "prefix":
         assert spec["method_settings"] == {
-            "loss": "sequence_sum", "lm_dropout": False, "mid_dim": 512, "prefix_dropout": 0.0, "prefix_length": plen,
+            "loss": "sequence_sum",
+            "lm_dropout": False,
+            "mid_dim": 512,
+            "prefix_dropout": 0.0,
+            "prefix_length": plen,
         }
     else:
         assert spec["method_settings"] == {"loss": "token_mean", "lm_dropout": True}

@@ -6,10 +6,10 @@ import json
 
 import pytest
 import torch
-from tiny_models import load_tiny, save_tiny_model
 
 from prefixtune.methods import build_method
 from prefixtune.methods.prefix import PREFIX_WEIGHTS, PrefixTuning, cache_from_prefix
+from tiny_models import load_tiny, save_tiny_model
 
 SETTINGS = {"prefix_length": 3, "mid_dim": 16, "loss": "sequence_sum", "lm_dropout": False}
 

@@ -55,7 +55,11 @@ def test_bad_config_is_rejected_at_start_up(tmp_path):
     bad.write_text(yaml.safe_dump(config))
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
     result = subprocess.run(
-        [str(BIN / "snakemake"), "-n", "--configfile", str(bad)], cwd=ROOT, env=env, capture_output=True, text=True
+        [str(BIN / "snakemake"), "-n", "--configfile", str(bad)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode != 0
     assert "num_beams" in result.stdout + result.stderr

@@ -36,7 +36,11 @@ class _Hypotheses:
         self.worst = 1e9
 
     def _norm_len(self, length: int) -> int:
-        return length if self.settings.length_basis == "prompt_plus_generated" else max(1, length - self.prompt_len)
+        return (
+            length
+            if self.settings.length_basis == "prompt_plus_generated"
+            else max(1, length - self.prompt_len)
+        )
 
     def add(self, tokens: torch.Tensor, sum_logprobs: float) -> None:
         score = sum_logprobs / self._norm_len(len(tokens)) ** self.settings.length_penalty

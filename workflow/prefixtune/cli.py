@@ -68,7 +68,13 @@ def cmd_train(args: argparse.Namespace) -> None:
     budget = (args.time_budget_min - margin) * 60 if args.time_budget_min else None
     try:
         record = train_run(
-            args.spec, args.train, args.base_model, args.out, args.run_json, args.checkpoint_dir, budget,
+            args.spec,
+            args.train,
+            args.base_model,
+            args.out,
+            args.run_json,
+            args.checkpoint_dir,
+            budget,
             args.checkpoint_every,
         )
     except TimeBudgetExceeded as err:
@@ -87,7 +93,9 @@ def cmd_dart_tokenize(args: argparse.Namespace) -> None:
     from prefixtune.metrics.dart import preprocess_dart_hypothesis
     from prefixtune.provenance import write_text_atomic
 
-    lines = args.hyp.read_text(encoding="utf-8").splitlines()
+    lines = args.hyp.read_text(encoding="utf-8").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the file's final newline; "\r" and other separators stay inside their line
     write_text_atomic(args.out, "".join(preprocess_dart_hypothesis(line) + "\n" for line in lines))
 
 
@@ -95,10 +103,10 @@ def cmd_score(args: argparse.Namespace) -> None:
     from prefixtune.metrics.score import score_files
     from prefixtune.provenance import write_json_atomic
 
-    result = score_files(args.dataset, args.hyp, args.refs)
+    result = score_files(args.dataset, args.hyp, args.refs, workers=args.workers)
     if args.out:
         write_json_atomic(args.out, result)
-    print(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2, ensure_ascii=False))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -175,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, choices=["e2e", "webnlg", "dart"])
     p.add_argument("--hyp", required=True, type=Path)
     p.add_argument("--refs", required=True, type=Path)
-    p.add_argument("--out", type=Path)
+    p.add_argument("--out", type=Path, help="write the JSON here as well")
+    p.add_argument("--workers", type=int, default=1, help="processes for TER (WebNLG, DART)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("report", help="a paper table with reproduced and published numbers")

@@ -1,8 +1,9 @@
 """Decode a trained run on an evaluation split, in the order the official scorer expects.
 
-Settings follow the authors' ``gen.py``/``run_generation.py`` (official_code.md §5.1): prompt ``" " + SRC + " <|endoftext|>"``,
-beam 5, at most 100 new tokens, "\\n" and "\\n\\n" banned, stop at ``<|endoftext|>``, transformers-3.2 detokenization
-clean-up, ``Error`` for an empty output. Identical sources (the item ``key``) are decoded once and mapped back.
+Settings follow the authors' ``gen.py``/``run_generation.py`` (official_code.md §5.1):
+prompt ``" " + SRC + " <|endoftext|>"``, beam 5, at most 100 new tokens, "\\n" and "\\n\\n" banned,
+stop at ``<|endoftext|>``, transformers-3.2 detokenization clean-up, ``Error`` for an empty output.
+Identical sources (the item ``key``) are decoded once and mapped back.
 """
 
 from __future__ import annotations
@@ -30,10 +31,21 @@ log = logging.getLogger(__name__)
 EMPTY_OUTPUT = "Error"
 
 # transformers 3.2 ``clean_up_tokenization``; transformers 5 no longer applies it to BPE tokenizers.
-_CLEANUP = (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"), (
-    " 's",
-    "'s",
-), (" 've", "'ve"), (" 're", "'re")
+_CLEANUP = (
+    (" .", "."),
+    (" ?", "?"),
+    (" !", "!"),
+    (" ,", ","),
+    (" ' ", "'"),
+    (" n't", "n't"),
+    (" 'm", "'m"),
+    (
+        " 's",
+        "'s",
+    ),
+    (" 've", "'ve"),
+    (" 're", "'re"),
+)
 
 
 def clean_up_tokenization(text: str) -> str:
@@ -42,7 +54,9 @@ def clean_up_tokenization(text: str) -> str:
     return text
 
 
-def postprocess(tokenizer: PreTrainedTokenizerBase, sequence: list[int], prompt: list[int], cleanup: bool) -> str:
+def postprocess(
+    tokenizer: PreTrainedTokenizerBase, sequence: list[int], prompt: list[int], cleanup: bool
+) -> str:
     """The authors' text extraction: decode all, drop the decoded prompt's characters, cut at EOS, strip."""
 
     def decode(ids: list[int]) -> str:
@@ -110,7 +124,9 @@ def decode_split(
         prompt = tokenizer.encode(gpt2_prompt(source_of[key]), add_special_tokens=False)
         prompt_ids = torch.tensor([prompt], device=device)
         best = beam_search(model, prompt_ids, tokenizer.eos_token_id, settings, method.past_key_values(1))
-        outputs[key] = postprocess(tokenizer, best.tolist(), prompt, bool(decoding.get("cleanup_spaces", True)))
+        outputs[key] = postprocess(
+            tokenizer, best.tolist(), prompt, bool(decoding.get("cleanup_spaces", True))
+        )
     write_text_atomic(out_path, "".join(outputs[item.key] + "\n" for item in items))
     record = {
         "run_id": spec["run_id"],

@@ -12,7 +12,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("prefixtune", "torch", "transformers", "tokenizers", "sacrebleu", "pycocoevalcap", "rouge-score", "snakemake")
+PACKAGES = (
+    "prefixtune",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "sacrebleu",
+    "pycocoevalcap",
+    "rouge-score",
+    "snakemake",
+)
 
 
 def package_versions() -> dict[str, str]:
@@ -51,6 +60,12 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write via a temp file in the same folder and rename, so a killed job never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +73,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -112,7 +112,9 @@ def linear_schedule(warmup: int, total: int) -> Any:  # noqa: ANN401
 class Trainer:
     """Owns the optimisation state of one run and its checkpoint."""
 
-    def __init__(self, method: TuningMethod, examples: list[Example], hparams: dict, pad_id: int, ckpt_dir: Path):
+    def __init__(
+        self, method: TuningMethod, examples: list[Example], hparams: dict, pad_id: int, ckpt_dir: Path
+    ):
         self.method, self.examples, self.hparams, self.pad_id = method, examples, hparams, pad_id
         self.ckpt_dir = ckpt_dir
         self.params = method.trainable_parameters()
@@ -166,7 +168,9 @@ class Trainer:
             return False
         state = torch.load(path, weights_only=False)
         if len(state["params"]) != len(self.params):
-            raise ValueError(f"{path}: checkpoint has {len(state['params'])} tensors, the run {len(self.params)}")
+            raise ValueError(
+                f"{path}: checkpoint has {len(state['params'])} tensors, the run {len(self.params)}"
+            )
         with torch.no_grad():
             for p, saved in zip(self.params, state["params"], strict=True):
                 p.copy_(saved.to(p.device))
@@ -185,7 +189,9 @@ class Trainer:
     # -- loop --------------------------------------------------------------------------------------------------
     def _batches(self) -> Iterator[tuple[int, list[int]]]:
         while self.epoch < self.epochs and self.step < self.total_steps:
-            batches = epoch_batches(len(self.examples), self.batch_size, int(self.hparams["seed"]), self.epoch)
+            batches = epoch_batches(
+                len(self.examples), self.batch_size, int(self.hparams["seed"]), self.epoch
+            )
             while self.batch_in_epoch < len(batches):
                 yield len(batches), batches[self.batch_in_epoch]
                 self.batch_in_epoch += 1
@@ -215,9 +221,14 @@ class Trainer:
             self.losses.append(round(loss.item(), 5))
             progress.update(1)
             if self.step % 50 == 0:
-                log.info("step %d/%d loss %.4f lr %.3g", self.step, self.total_steps, loss.item(),
-                         self.scheduler.get_last_lr()[0])
-            out_of_time = time.monotonic() > deadline
+                log.info(
+                    "step %d/%d loss %.4f lr %.3g",
+                    self.step,
+                    self.total_steps,
+                    loss.item(),
+                    self.scheduler.get_last_lr()[0],
+                )
+            out_of_time = _now() > deadline
             if (checkpoint_every and self.step % checkpoint_every == 0) or out_of_time:
                 self.batch_in_epoch += 1  # this batch is done
                 self.save_checkpoint()
@@ -227,6 +238,11 @@ class Trainer:
             if self.step >= self.total_steps:
                 break
         progress.close()
+
+
+def _now() -> float:
+    """Monotonic clock for the time budget (a seam for tests)."""
+    return time.monotonic()
 
 
 def pick_device() -> torch.device:
@@ -245,7 +261,7 @@ def train_run(
 ) -> dict[str, Any]:
     """Train ``spec`` and write ``out_dir`` (trained weights only) and ``run_json``; returns the run record."""
     started = time.time()
-    deadline = time.monotonic() + (time_budget_s if time_budget_s else float("inf"))
+    deadline = _now() + (time_budget_s if time_budget_s else float("inf"))
     hparams = spec["hparams"]
     seed = int(hparams["seed"])
     device = pick_device()
@@ -259,7 +275,9 @@ def train_run(
     examples = [encode_pair(p, tokenizer) for p in pairs]
     trainer = Trainer(method, examples, hparams, tokenizer.pad_token_id, checkpoint_dir)
     resumed = trainer.maybe_resume()
-    log.info("run %s: %d pairs, %d steps, device %s", spec["run_id"], len(examples), trainer.total_steps, device)
+    log.info(
+        "run %s: %d pairs, %d steps, device %s", spec["run_id"], len(examples), trainer.total_steps, device
+    )
     trainer.run(spec["method_settings"]["loss"], device, deadline, checkpoint_every)
 
     tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
@@ -281,7 +299,11 @@ def train_run(
             "resumed_from_checkpoint": resumed,
         },
         "seeds": {"training": seed},
-        "inputs": {"train": str(train_path), "train_sha256": sha256_file(train_path), "base_model": str(base_model_dir)},
+        "inputs": {
+            "train": str(train_path),
+            "train_sha256": sha256_file(train_path),
+            "base_model": str(base_model_dir),
+        },
         "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
         "versions": package_versions(),
         "git_commit": git_commit(),

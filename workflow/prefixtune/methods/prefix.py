@@ -108,14 +108,21 @@ class PrefixTuning(TuningMethod):
 
     def save(self, out_dir: Path) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.encoder.state_dict().items()}, out_dir / PREFIX_WEIGHTS)
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in self.encoder.state_dict().items()},
+            out_dir / PREFIX_WEIGHTS,
+        )
         (out_dir / PREFIX_CONFIG).write_text(json.dumps(self.encoder.config_dict(), indent=2) + "\n")
 
     def load(self, trained_dir: Path) -> None:
         config = json.loads((trained_dir / PREFIX_CONFIG).read_text())
         if config != self.encoder.config_dict():
-            raise ValueError(f"{trained_dir / PREFIX_CONFIG}: {config} does not match the run's {self.encoder.config_dict()}")
-        self.encoder.load_state_dict(load_file(str(trained_dir / PREFIX_WEIGHTS), device=str(self.model.device)))
+            raise ValueError(
+                f"{trained_dir / PREFIX_CONFIG}: {config} does not match the run's {self.encoder.config_dict()}"
+            )
+        self.encoder.load_state_dict(
+            load_file(str(trained_dir / PREFIX_WEIGHTS), device=str(self.model.device))
+        )
 
     def parameter_counts(self) -> dict[str, int]:
         return {

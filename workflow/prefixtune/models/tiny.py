@@ -64,7 +64,9 @@ def build_model(recipe: TinyRecipe, tokenizer: PreTrainedTokenizerFast) -> GPT2L
     return GPT2LMHeadModel(config)
 
 
-def pretrain(model: GPT2LMHeadModel, tokenizer: PreTrainedTokenizerFast, texts: list[str], recipe: TinyRecipe) -> float:
+def pretrain(
+    model: GPT2LMHeadModel, tokenizer: PreTrainedTokenizerFast, texts: list[str], recipe: TinyRecipe
+) -> float:
     """Plain LM training on packed blocks of the corpus; returns the final (smoothed) loss."""
     eos = tokenizer.eos_token_id
     ids: list[int] = []
@@ -79,7 +81,8 @@ def pretrain(model: GPT2LMHeadModel, tokenizer: PreTrainedTokenizerFast, texts: 
     rng = torch.Generator().manual_seed(recipe.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.learning_rate, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, recipe.pretrain_steps) / recipe.pretrain_steps))
+        optimizer,
+        lambda step: 0.5 * (1 + math.cos(math.pi * min(step, recipe.pretrain_steps) / recipe.pretrain_steps)),
     )
     model.train()
     smoothed = float("nan")

@@ -20,8 +20,13 @@ def build_report(
     """``manifest = {"rows": [{"label", "method", "model", "param_pct", "scores": {dataset: path|null}}]}``."""
     paper = load_paper_results(paper_csv, version)
     rows = [
-        Row(r["label"], r["method"], r["model"], str(r.get("param_pct", "")),
-            {k: Path(v) if v else None for k, v in r["scores"].items()})
+        Row(
+            r["label"],
+            r["method"],
+            r["model"],
+            str(r.get("param_pct", "")),
+            {k: Path(v) if v else None for k, v in r["scores"].items()},
+        )
         for r in manifest["rows"]
     ]
     title = f"# Table 1 — table-to-text (paper: {version}; arXiv v1 Table 1 = ACL Table 2)"

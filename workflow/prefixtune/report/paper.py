@@ -7,7 +7,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 VERSIONS = ("arxiv_v1", "acl2021")
-REQUIRED = ("artifact", "version", "dataset", "split", "method", "model", "param_pct", "setting", "metric", "value")
+REQUIRED = (
+    "artifact",
+    "version",
+    "dataset",
+    "split",
+    "method",
+    "model",
+    "param_pct",
+    "setting",
+    "metric",
+    "value",
+)
 
 
 @dataclass(frozen=True)
@@ -39,7 +50,12 @@ def load_paper_results(path: Path, version: str) -> dict[PaperKey, float]:
             except ValueError:
                 continue  # textual facts (ranges, notes) are not table cells
             key = PaperKey(
-                row["artifact"], row["dataset"], row["split"], row["method"], row["model"], row["param_pct"],
+                row["artifact"],
+                row["dataset"],
+                row["split"],
+                row["method"],
+                row["model"],
+                row["param_pct"],
                 row["metric"],
             )
             if key in table and table[key] != value:

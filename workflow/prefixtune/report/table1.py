@@ -71,8 +71,13 @@ def build_table1(rows: list[Row], paper: dict[PaperKey, float], heading: str) ->
             cells.append(f"{_fmt(ours, decimals)} / {_fmt(ref, decimals)}")
             records.append(
                 {
-                    "row": row.label, "model": row.model, "dataset": dataset, "split": split, "metric": metric,
-                    "reproduced": "" if ours is None else repr(ours), "paper": "" if ref is None else repr(ref),
+                    "row": row.label,
+                    "model": row.model,
+                    "dataset": dataset,
+                    "split": split,
+                    "metric": metric,
+                    "reproduced": "" if ours is None else repr(ours),
+                    "paper": "" if ref is None else repr(ref),
                     "delta": "" if ours is None or ref is None else repr(ours - ref),
                 }
             )

@@ -1,0 +1,115 @@
+"""Training: the authors' example layout and losses, and a killed job resuming to the same result."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from prefixtune.data.records import Pair, write_jsonl
+from prefixtune.train import IGNORE, TimeBudgetExceeded, encode_pair, lm_loss, train_run
+from tiny_models import load_tiny, save_tiny_model
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp("tiny"))
+
+
+def test_labels_cover_target_and_final_eos_only(model_dir):
+    tokenizer, _ = load_tiny(model_dir)
+    example = encode_pair(Pair("name : The Eagle", "The Eagle is here . "), tokenizer)
+    eos = tokenizer.eos_token_id
+    sep = example.input_ids.index(eos)
+    assert example.labels[: sep + 1] == [IGNORE] * (sep + 1)
+    assert example.labels[sep + 1 :] == example.input_ids[sep + 1 :]
+    assert example.input_ids[-1] == eos and example.input_ids.count(eos) == 2
+    # the authors' text: " SRC <|endoftext|> TGT <|endoftext|>", target keeps its trailing space
+    assert (
+        tokenizer.decode(example.input_ids)
+        == " name : The Eagle <|endoftext|> The Eagle is here .  <|endoftext|>"
+    )
+
+
+def test_loss_modes():
+    logits = torch.zeros(2, 4, 3)  # uniform: every token costs log 3
+    labels = torch.tensor([[IGNORE, 1, 2, 0], [IGNORE, 1, IGNORE, IGNORE]])
+    log3 = torch.log(torch.tensor(3.0))
+    assert torch.isclose(lm_loss(logits, labels, "token_mean"), log3)
+    # sequence 1 has 3 target tokens, sequence 2 one: (3 + 1) / 2 * log 3
+    assert torch.isclose(lm_loss(logits, labels, "sequence_sum"), 2 * log3)
+    with pytest.raises(ValueError, match="unknown loss mode"):
+        lm_loss(logits, labels, "mean")
+
+
+def spec(method: str) -> dict:
+    settings = {"loss": "sequence_sum", "lm_dropout": False, "mid_dim": 16, "prefix_length": 2}
+    if method == "finetune":
+        settings = {"loss": "token_mean", "lm_dropout": True}
+    return {
+        "run_id": f"toy-{method}",
+        "dataset": "e2e",
+        "model": "tiny",
+        "method": method,
+        "method_settings": settings,
+        "hparams": {"learning_rate": 1e-2, "epochs": 2, "batch_size": 3, "seed": 7, "max_grad_norm": 1.0},
+    }
+
+
+@pytest.fixture(scope="module")
+def train_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "train.jsonl"
+    pairs = [Pair(f"name : Place {i} | area : riverside", f"Place {i} is by the river . ") for i in range(10)]
+    write_jsonl(path, pairs)
+    return path
+
+
+@pytest.mark.parametrize("method", ["prefix", "finetune"])
+def test_killed_job_resumes_to_the_same_result(method, model_dir, train_file, tmp_path, monkeypatch):
+    straight = train_run(
+        spec(method), train_file, model_dir, tmp_path / "a", tmp_path / "a.json", tmp_path / "ck_a"
+    )
+
+    # second run: out of time after the 3rd optimizer step (of 8), checkpoint, then resume
+    calls = {"n": 0}
+
+    def clock():  # the start, then one reading per optimizer step
+        calls["n"] += 1
+        return 1e9 if calls["n"] > 4 else 0.0
+
+    monkeypatch.setattr("prefixtune.train._now", clock)
+    with pytest.raises(TimeBudgetExceeded):
+        train_run(
+            spec(method), train_file, model_dir, tmp_path / "b", tmp_path / "b.json", tmp_path / "ck_b", 100.0
+        )
+    assert (tmp_path / "ck_b" / "checkpoint.pt").exists() and not (tmp_path / "b").exists()
+    monkeypatch.undo()
+    resumed = train_run(
+        spec(method), train_file, model_dir, tmp_path / "b", tmp_path / "b.json", tmp_path / "ck_b"
+    )
+
+    assert resumed["training"]["resumed_from_checkpoint"] and not (tmp_path / "ck_b").exists()
+    assert resumed["training"]["steps"] == straight["training"]["steps"] == 8
+    assert resumed["training"]["loss_every_50_steps"] == straight["training"]["loss_every_50_steps"]
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    for name in files:
+        if name.endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            a, b = load_file(tmp_path / "a" / name), load_file(tmp_path / "b" / name)
+            assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_run_json_records_provenance(model_dir, train_file, tmp_path):
+    record = train_run(
+        spec("prefix"), train_file, model_dir, tmp_path / "t", tmp_path / "run.json", tmp_path / "ck"
+    )
+    saved = json.loads((tmp_path / "run.json").read_text())
+    assert saved == json.loads(json.dumps(record))
+    assert saved["spec"]["method_settings"]["loss"] == "sequence_sum"
+    assert saved["seeds"] == {"training": 7}
+    assert set(saved["versions"]) >= {"torch", "transformers", "python"}
+    assert saved["git_commit"] and saved["wall_time_s"] >= 0
+    assert saved["parameters"]["stored"] == 2 * 2 * 2 * 32
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["prefix.safetensors", "prefix_config.json"]

@@ -1,0 +1,98 @@
+"""``prefixtune score``: one entry point for the three table-to-text protocols, on files."""
+
+from __future__ import annotations
+
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from prefixtune.metrics import dart, e2e, webnlg
+from prefixtune.metrics.meteor_jar import JAR_NAME, java_executable
+
+DATASETS = ("e2e", "webnlg", "dart")
+SCALES = {
+    "e2e": "all fractions as e2e-metrics prints them (BLEU, BLEU_perl, METEOR, ROUGE_L in 0-1; NIST, "
+    "NIST_perl unbounded; CIDEr 0-10); papers report BLEU/METEOR/ROUGE_L x100",
+    "webnlg": "BLEU 0-100 (multi-bleu.perl); METEOR and TER fractions 0-1 (TER lower is better)",
+    "dart": "BLEU 0-100 (multi-bleu.perl); METEOR and TER fractions 0-1 (TER lower is better)",
+}
+PROTOCOLS = {
+    "e2e": "tuetschek/e2e-metrics measure_scores.py: BLEU/NIST = -p (metrics/pymteval.py, as Prefix-Tuning "
+    "ran it), BLEU_perl/NIST_perl = mteval-v13a-sig.pl; METEOR/ROUGE_L/CIDEr = coco-caption "
+    "(pycocoevalcap 1.2)",
+    "webnlg": "WebNLG 2017 challenge evaluation.py preprocessing; BLEU = multi-bleu.perl -lc (sacrebleu), "
+    "METEOR = official jar -l en -norm -r 3, TER = tercom 0.7.25 (sacrebleu TER); tracks all/seen/unseen",
+    "dart": "Yale-LILY/dart run_eval_on_dart.sh: BLEU = multi-bleu.perl (sacrebleu), METEOR = official jar "
+    "-l en -norm -r 8, TER = tercom 0.7.25 (sacrebleu TER); hypotheses scored as given",
+}
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _java_version() -> str:
+    try:
+        proc = subprocess.run([java_executable(), "-version"], capture_output=True, text=True, check=False)
+    except (OSError, RuntimeError) as err:
+        return f"unavailable ({err})"
+    lines = (proc.stderr or proc.stdout).strip().splitlines()
+    return lines[0] if lines else "unknown"
+
+
+def tool_versions(dataset: str) -> dict[str, str]:
+    """Versions and binaries behind a dataset's numbers (recorded next to the scores)."""
+    tools = {
+        "protocol": PROTOCOLS[dataset],
+        "sacrebleu": _version("sacrebleu"),
+        "pycocoevalcap": _version("pycocoevalcap"),
+        "java": _java_version(),
+    }
+    if dataset == "e2e":
+        tools["jars"] = (
+            "pycocoevalcap meteor/meteor-1.5.jar (coco build), tokenizer/stanford-corenlp-3.4.1.jar"
+        )
+    else:
+        tools["jars"] = (
+            f"pycocoevalcap spice/lib/{JAR_NAME} (official METEOR 1.5) + meteor/data/paraphrase-en.gz"
+        )
+    if dataset == "webnlg":
+        tools["Unidecode"] = _version("Unidecode")
+        tools["natsort"] = _version("natsort")
+    return tools
+
+
+def score_files(
+    dataset: str, hyp_path: str | Path, refs_path: str | Path, *, workers: int = 1
+) -> dict[str, Any]:
+    """Score a hypothesis file (one output per line) against the dataset's references.
+
+    ``refs_path``: E2E grouped references (plain text or MR,ref CSV); WebNLG challenge XML; DART folder of
+    ``.lex`` files or the DART test XML. ``workers``: processes for TER (WebNLG, DART).
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASETS)}")
+    hyps = e2e.read_hypotheses(hyp_path)
+    metrics: dict[str, Any]
+    if dataset == "e2e":
+        metrics = e2e.score_e2e_files(hyp_path, refs_path)
+    elif dataset == "webnlg":
+        metrics = webnlg.score_webnlg(hyps, refs_path, workers=workers, source=str(hyp_path))
+    else:
+        refs = dart.load_dart_references(refs_path)
+        if len(hyps) != len(refs):
+            raise ValueError(
+                f"{hyp_path} has {len(hyps)} outputs but {refs_path} has {len(refs)} reference entries"
+            )
+        metrics = dart.score_dart(hyps, refs, workers=workers)
+    return {
+        "dataset": dataset,
+        "n_hypotheses": len(hyps),
+        "metrics": metrics,
+        "scales": SCALES[dataset],
+        "tools": tool_versions(dataset),
+    }
