@@ -72,6 +72,7 @@ def report_manifest(config: dict[str, Any], artifact: str, scores_path: str) -> 
                 "label": row["label"],
                 "method": row["paper_method"],
                 "model": model_cfg.get("paper_model", row["model"]),
+                "ran": row["model"],
                 "param_pct": row.get("param_pct", ""),
                 "scores": scores,
             }

@@ -41,6 +41,12 @@ def run_resources(rule_name, key):
     return get
 
 
+def run_threads(rule_name):
+    """A run's threads: its ``cpus_per_task`` (torch's intra-op threads; SLURM's --cpus-per-task)."""
+    resources = run_resources(rule_name, "cpus_per_task")
+    return lambda wildcards: max(1, resources(wildcards, 1))
+
+
 def spec_json(wildcards):
     return json.dumps(RUNS[wildcards.run], sort_keys=True)
 

@@ -14,7 +14,7 @@ rule decode:
         f"{LOGS}/decode/{{run}}/{{split}}.log",
     conda:
         "../../envs/prefixtune.yaml"
-    threads: 2
+    threads: run_threads("decode")
     resources:
         runtime=run_resources("decode", "runtime"),
         mem_mb=run_resources("decode", "mem_mb"),

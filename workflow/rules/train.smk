@@ -13,7 +13,7 @@ rule train:
         f"{LOGS}/train/{{run}}.log",
     conda:
         "../../envs/prefixtune.yaml"
-    threads: 2
+    threads: run_threads("train")
     resources:
         runtime=run_resources("train", "runtime"),
         mem_mb=run_resources("train", "mem_mb"),

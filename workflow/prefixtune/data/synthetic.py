@@ -95,13 +95,46 @@ def _table_text(rng: random.Random) -> str:
     ])  # fmt: skip
 
 
+# Entities of the domain prose: never used by the demo datasets, so no prose text is a training or test target.
+PROSE_NAMES = ["The Golden Curry", "The Wrestlers", "Fitzbillies", "The Cricketers", "Clowns", "Bibimbap House"]
+PROSE_SUBJECTS = ["Alpena County Regional Airport", "Bedford Aerodrome", "Ajoblanco", "Arrabbiata sauce"]
+PROSE_PEOPLE = ["Alan Shepard", "Buzz Aldrin", "Ella Fitzgerald", "Aaron Turner"]
+
+
+def _domain_prose(rng: random.Random) -> str:
+    """A description in a dataset's own style, of a random record that is not shown, about other entities.
+
+    GPT-2 has read many such descriptions on the web; the tiny LM has to learn the domain's phrasing somewhere,
+    so that prefix-tuning (which only steers what the frozen LM can already do) learns to condition on the
+    record. Measured on the demo (E2E test BLEU of PREFIX): 22 without these texts, 54 with them.
+    """
+    kind = rng.randrange(3)
+    if kind == 0:
+        mr = synthetic_e2e.sample_mr(rng)
+        mr["name"] = rng.choice(PROSE_NAMES)
+        return synthetic_e2e.verbalise(mr, rng.randrange(3))
+    if kind == 1:
+        category = rng.choice(list(synthetic_webnlg.CATEGORIES))
+        triples = synthetic_webnlg.sample_triples(rng, category)
+        subject, other = triples[0][0], rng.choice(PROSE_SUBJECTS).replace(" ", "_")
+        triples = [(other if s == subject else s, p, o) for s, p, o in triples]
+        return synthetic_webnlg.verbalise(triples, rng.randrange(3))
+    entry_kind, triples = synthetic_dart.sample_entry(rng)
+    if entry_kind == "table":
+        triples = [(s, p, rng.choice(PROSE_PEOPLE) if p == "[TITLE]" else o) for s, p, o in triples]
+    else:
+        subject, other = triples[0][0], rng.choice(PROSE_SUBJECTS)
+        triples = [(other if s == subject else s, p, o) for s, p, o in triples]
+    return synthetic_dart.verbalise(entry_kind, triples, rng.randrange(3))
+
+
 def _record_text(rng: random.Random) -> str:
     """A record in one of the three linearized forms, ``<|endoftext|>``, then its values listed.
 
     Like the tables and lists in GPT-2's web text, this teaches the tiny LM to copy values out of a record
     across the separator (prefix-tuning can only steer skills the frozen LM already has). The values are a
-    plain list, never the task's sentences. Measured on the demo sizes (FT / PREFIX BLEU, E2E): 67 / 11
-    without these texts, 87 / 15 with them.
+    plain list, never the task's sentences. Measured on the demo sizes (FT / PREFIX BLEU, E2E, before the domain
+    prose was added): 67 / 11 without these texts, 87 / 15 with them.
     """
     kind = rng.randrange(3)
     if kind == 0:
@@ -122,7 +155,9 @@ def _record_text(rng: random.Random) -> str:
 
 
 def synthetic_lm_corpus(seed: int, n: int) -> list[str]:
-    """``n`` texts in the three domains: 3/4 short texts (not the task templates), 1/4 records with values."""
+    """``n`` texts in the three domains, per 8: 3 short texts (not the task templates), 2 descriptions in the
+    datasets' style about other entities, 3 records followed by their values. Never a training or test target."""
     rng = random.Random(f"lm-corpus:{seed}")
-    makers = [_restaurant_text, _encyclopedia_text, _table_text, _record_text]
+    makers = [_restaurant_text, _encyclopedia_text, _table_text, _domain_prose, _domain_prose]
+    makers += [_record_text] * 3
     return [makers[i % len(makers)](rng) for i in range(n)]

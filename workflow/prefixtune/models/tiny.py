@@ -33,7 +33,11 @@ class TinyRecipe:
     pretrain_steps: int = 600
     batch_size: int = 16
     learning_rate: float = 1e-3
+    pretrain_dropout: float = 0.0  # dropout while pre-training; the saved config has GPT-2's 0.1
     seed: int = 0
+
+
+GPT2_DROPOUT = 0.1  # resid/embd/attn dropout of the released GPT-2 configs (FINETUNE trains with it on)
 
 
 def train_tokenizer(corpus: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
@@ -58,6 +62,9 @@ def build_model(recipe: TinyRecipe, tokenizer: PreTrainedTokenizerFast) -> GPT2L
         n_embd=recipe.n_embd,
         n_layer=recipe.n_layer,
         n_head=recipe.n_head,
+        resid_pdrop=recipe.pretrain_dropout,
+        embd_pdrop=recipe.pretrain_dropout,
+        attn_pdrop=recipe.pretrain_dropout,
         bos_token_id=tokenizer.eos_token_id,
         eos_token_id=tokenizer.eos_token_id,
     )
@@ -108,6 +115,9 @@ def build_tiny_model(texts: list[str], out_dir: Path, recipe: TinyRecipe) -> dic
     tokenizer = train_tokenizer(texts, recipe.vocab_size)
     model = build_model(recipe, tokenizer)
     final_loss = pretrain(model, tokenizer, texts, recipe)
+    # Synthetic text is small and regular: pre-training without dropout converges in fewer steps. The saved
+    # model is configured like the released GPT-2, so FINETUNE's "LM dropout on" means what it means there.
+    model.config.resid_pdrop = model.config.embd_pdrop = model.config.attn_pdrop = GPT2_DROPOUT
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(out_dir)
     model.save_pretrained(out_dir)

@@ -24,6 +24,7 @@ def build_report(
             r["label"],
             r["method"],
             r["model"],
+            r.get("ran", r["model"]),
             str(r.get("param_pct", "")),
             {k: Path(v) if v else None for k, v in r["scores"].items()},
         )
@@ -34,5 +35,8 @@ def build_report(
     if artifact != "table1":
         raise ValueError(f"unknown artifact {artifact!r}")
     markdown, records = build_table1(rows, paper, heading)
-    write_text_atomic(out_csv, records_to_csv(records))
+    csv_text = records_to_csv(records)
+    if demo:  # pandas: read_csv(path, comment="#")
+        csv_text = f"# DEMO: offline demo numbers (tiny model, synthetic data), not comparable to the paper\n{csv_text}"
+    write_text_atomic(out_csv, csv_text)
     write_text_atomic(out_md, markdown)

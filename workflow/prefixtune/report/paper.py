@@ -29,6 +29,7 @@ class PaperKey:
     method: str
     model: str
     param_pct: str
+    setting: str  # e.g. "full-data", "full-data; prefix_len=10": rows differing only here are distinct cells
     metric: str
 
 
@@ -56,6 +57,7 @@ def load_paper_results(path: Path, version: str) -> dict[PaperKey, float]:
                 row["method"],
                 row["model"],
                 row["param_pct"],
+                row["setting"],
                 row["metric"],
             )
             if key in table and table[key] != value:

@@ -40,6 +40,7 @@ class Row:
     label: str  # e.g. "PREFIX (0.1%)"
     method: str  # the paper CSV's method, e.g. PREFIX
     model: str  # the paper CSV's model, e.g. gpt2-medium
+    ran: str  # the model this pipeline ran for the row (the demo's tiny-gpt2 stands in for gpt2-medium)
     param_pct: str  # the paper CSV's param_pct, e.g. "0.1"
     scores: dict[str, Path | None]
 
@@ -61,18 +62,21 @@ def build_table1(rows: list[Row], paper: dict[PaperKey, float], heading: str) ->
     ]
     lines = [heading, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = [row.label, row.model]
+        cells = [row.label, row.model if row.ran == row.model else f"{row.ran} (for {row.model})"]
         loaded = {k: json.loads(p.read_text()) if p else None for k, p in row.scores.items()}
         for dataset, split, metric, path, scale, decimals in COLUMNS:
             scores = loaded.get(DATASET_KEYS[dataset])
             ours = _lookup(scores, path) if scores else None
             ours = ours * scale if ours is not None else None
-            ref = paper.get(PaperKey("table1", dataset, split, row.method, row.model, row.param_pct, metric))
+            ref = paper.get(
+                PaperKey("table1", dataset, split, row.method, row.model, row.param_pct, "full-data", metric)
+            )
             cells.append(f"{_fmt(ours, decimals)} / {_fmt(ref, decimals)}")
             records.append(
                 {
                     "row": row.label,
                     "model": row.model,
+                    "ran": row.ran,
                     "dataset": dataset,
                     "split": split,
                     "metric": metric,
