@@ -113,3 +113,12 @@ def test_run_json_records_provenance(model_dir, train_file, tmp_path):
     assert saved["git_commit"] and saved["wall_time_s"] >= 0
     assert saved["parameters"]["stored"] == 2 * 2 * 2 * 32
     assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["prefix.safetensors", "prefix_config.json"]
+
+
+def test_too_long_text_is_refused_with_its_line(model_dir, tmp_path):
+    path = tmp_path / "train.jsonl"
+    long_target = " ".join(f"word{i}" for i in range(200))  # beyond the tiny model's 128 positions
+    write_jsonl(path, [Pair("name : A", "A is here . "), Pair("name : B", long_target)])
+    with pytest.raises(ValueError, match=r"train\.jsonl:2: the training text is \d+ tokens; .* at most 126"):
+        train_run(spec("prefix"), path, model_dir, tmp_path / "t", tmp_path / "run.json", tmp_path / "ck")
+    assert not (tmp_path / "t").exists() and not (tmp_path / "run.json").exists()

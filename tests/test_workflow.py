@@ -14,10 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def snakemake(*args: str) -> str:
+def snakemake(*args: str, cwd: Path = ROOT, timeout: int = 300) -> str:
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
     result = subprocess.run(
-        [str(BIN / "snakemake"), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        [str(BIN / "snakemake"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
@@ -42,7 +42,7 @@ def test_paper_scale_dry_run_plans_table1(profile):
 
 
 def test_demo_dry_run_builds_everything_offline():
-    counts = job_counts(snakemake("-n", "--configfile", "config/demo.yaml"))
+    counts = job_counts(snakemake("-n", "--forceall", "--configfile", "config/demo.yaml"))
     assert counts["train"] == 6 and counts["base_model"] == 1 and "download" not in counts
 
 
@@ -69,3 +69,56 @@ def test_bad_config_is_rejected_at_start_up(tmp_path):
 def test_snakemake_lint(config):
     out = snakemake("--lint", "--configfile", config)
     assert "Congratulations" in out or "no issues" in out.lower(), out[-2000:]
+
+
+def _shrunk_demo_config(tmp_path: Path) -> Path:
+    """config/demo.yaml with every size cut to seconds and every path under ``tmp_path``."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "config/demo.yaml").read_text())
+    config["paths"] = {k: str(tmp_path / k) for k in ("resources", "results", "reports", "logs")}
+    config["paper"]["results_csv"] = str(ROOT / config["paper"]["results_csv"])
+    for dataset in config["datasets"].values():
+        dataset["synthetic"].update(n_train=60, n_dev=4, n_test=6)
+    tiny = config["models"]["tiny-gpt2"]
+    tiny["corpus_size"] = 800
+    tiny["recipe"].update(vocab_size=800, n_embd=32, pretrain_steps=20)
+    for per_dataset in config["training"]["hparams"].values():
+        for hparams in per_dataset.values():
+            hparams["epochs"] = 1
+    config["decoding"]["max_new_tokens"] = 12
+    path = tmp_path / "ci.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    return path
+
+
+@pytest.mark.slow
+def test_whole_dag_runs_offline_and_rebuilds_lost_outputs(tmp_path):
+    """The real rules, CLI and code end to end on a shrunk demo config: synthetic raw files -> Table 1."""
+    config = _shrunk_demo_config(tmp_path)
+    common = ["-s", str(ROOT / "Snakefile"), "--configfile", str(config), "--cores", "2"]
+    snakemake(*common, cwd=tmp_path, timeout=900)
+    table = (tmp_path / "reports/table1.md").read_text(encoding="utf-8")
+    assert table.startswith("> **DEMO**")
+    rows = [
+        line for line in table.splitlines() if line.startswith("| FINE-TUNE") or line.startswith("| PREFIX")
+    ]
+    assert len(rows) == 2
+    for row in rows:  # every E2E/WebNLG/DART BLEU, METEOR and TER cell holds a number beside the paper's
+        cells = row.split(" | ")[2:19]
+        assert all(re.fullmatch(r"-?\d+\.\d+ / \d+\.\d+", c) for c in cells), row
+    csv_text = (tmp_path / "reports/table1.csv").read_text(encoding="utf-8")
+    assert csv_text.startswith("# DEMO")
+    for rule in ("base_model", "train", "decode", "score", "prepare", "report"):
+        assert any((tmp_path / "logs" / rule).rglob("*.log")), f"no log for rule {rule}"
+    run = tmp_path / "results/runs/e2e-tiny-gpt2-prefix"
+    saved = sorted(p.name for p in (run / "trained").iterdir() if p.name != ".snakemake_timestamp")
+    assert saved == ["prefix.safetensors", "prefix_config.json"]
+    assert not (tmp_path / "results/checkpoints/e2e-tiny-gpt2-prefix").exists()
+
+    # Lost outputs are rebuilt, and nothing upstream of them runs again.
+    for lost in (run / "test.hyp.txt", run / "test.scores.json", tmp_path / "reports/table1.md"):
+        lost.unlink()
+    out = snakemake(*common, cwd=tmp_path, timeout=900)
+    counts = job_counts(out)
+    assert counts == {"decode": 1, "score": 1, "report_table1": 1, "all": 1, "total": 4}, counts

@@ -122,6 +122,11 @@ def decode_split(
     source_of = {item.key: item.source for item in items}
     for key in tqdm(distinct, desc=f"decode {items_path.name}", mininterval=10):
         prompt = tokenizer.encode(gpt2_prompt(source_of[key]), add_special_tokens=False)
+        if len(prompt) + settings.max_new_tokens > method.max_tokens():
+            raise ValueError(
+                f"{items_path}: item {key!r}: {len(prompt)} prompt tokens + max_new_tokens "
+                f"{settings.max_new_tokens} exceed the {method.max_tokens()} positions the model has left"
+            )
         prompt_ids = torch.tensor([prompt], device=device)
         best = beam_search(model, prompt_ids, tokenizer.eos_token_id, settings, method.past_key_values(1))
         outputs[key] = postprocess(

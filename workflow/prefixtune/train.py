@@ -57,7 +57,17 @@ def encode_pair(pair: Pair, tokenizer: PreTrainedTokenizerBase, prepend: str = "
         raise ValueError(f"training text has no {tokenizer.eos_token!r} separator: {text!r}")
     sep = ids.index(eos)
     labels = [IGNORE] * (sep + 1) + ids[sep + 1 :]
-    return Example(ids[: tokenizer.model_max_length], labels[: tokenizer.model_max_length])
+    return Example(ids, labels)
+
+
+def check_lengths(examples: list[Example], max_tokens: int, path: Path) -> None:
+    """Refuse texts longer than the LM's positions (minus the prefix) instead of failing deep inside torch."""
+    for line, example in enumerate(examples, start=1):
+        if len(example.input_ids) > max_tokens:
+            raise ValueError(
+                f"{path}:{line}: the training text is {len(example.input_ids)} tokens; the model takes at most "
+                f"{max_tokens} (its n_positions minus the prefix length)"
+            )
 
 
 def collate(batch: list[Example], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -273,6 +283,7 @@ def train_run(
     if not pairs:
         raise ValueError(f"{train_path}: no training pairs")
     examples = [encode_pair(p, tokenizer) for p in pairs]
+    check_lengths(examples, method.max_tokens(), train_path)
     trainer = Trainer(method, examples, hparams, tokenizer.pad_token_id, checkpoint_dir)
     resumed = trainer.maybe_resume()
     log.info(

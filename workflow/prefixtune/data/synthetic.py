@@ -96,7 +96,14 @@ def _table_text(rng: random.Random) -> str:
 
 
 # Entities of the domain prose: never used by the demo datasets, so no prose text is a training or test target.
-PROSE_NAMES = ["The Golden Curry", "The Wrestlers", "Fitzbillies", "The Cricketers", "Clowns", "Bibimbap House"]
+PROSE_NAMES = [
+    "The Golden Curry",
+    "The Wrestlers",
+    "Fitzbillies",
+    "The Cricketers",
+    "Clowns",
+    "Bibimbap House",
+]
 PROSE_SUBJECTS = ["Alpena County Regional Airport", "Bedford Aerodrome", "Ajoblanco", "Arrabbiata sauce"]
 PROSE_PEOPLE = ["Alan Shepard", "Buzz Aldrin", "Ella Fitzgerald", "Aaron Turner"]
 

@@ -30,6 +30,14 @@ class TuningMethod(ABC):
     def eval(self) -> None:
         self.model.eval()
 
+    def positions_taken(self) -> int:
+        """Positions used before the real tokens (the prefix length), out of the LM's ``n_positions``."""
+        return 0
+
+    def max_tokens(self) -> int:
+        """How many real tokens (prompt and output) fit in the LM's position embeddings."""
+        return int(self.model.config.n_positions) - self.positions_taken()
+
     def past_key_values(self, batch_size: int) -> DynamicCache | None:
         """Key/values placed before the real tokens (the prefix), or None."""
         return None

@@ -103,6 +103,9 @@ class PrefixTuning(TuningMethod):
         self.encoder.eval()
         self.model.eval()
 
+    def positions_taken(self) -> int:
+        return self.encoder.prefix_length
+
     def past_key_values(self, batch_size: int) -> DynamicCache:
         return cache_from_prefix(self.encoder(), batch_size)
 
