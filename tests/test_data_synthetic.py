@@ -111,19 +111,28 @@ def test_dart_test_json_equals_xml_and_repeats_triplesets(tmp_path):
     assert any("[TABLECONTEXT] : [title] : " in i.source for i in from_json)
 
 
+def _squeeze(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
 def test_lm_corpus_is_deterministic_and_not_the_targets(tmp_path):
-    corpus = synthetic_lm_corpus(0, 400)
+    corpus = synthetic_lm_corpus(0, 2000)
     assert (
-        len(corpus) == 400 and corpus == synthetic_lm_corpus(0, 400) and corpus != synthetic_lm_corpus(1, 400)
+        len(corpus) == 2000
+        and corpus == synthetic_lm_corpus(0, 2000)
+        and corpus != synthetic_lm_corpus(1, 2000)
     )
     targets = set()
     for dataset in NAMES:
         raw = write_synthetic(dataset, tmp_path / dataset, seed=1, **SIZES)
         prepare(dataset, raw, tmp_path / f"{dataset}-prepared", {})
-        targets |= {
-            p.target.strip() for p in read_jsonl(tmp_path / f"{dataset}-prepared" / "train.jsonl", Pair)
-        }
-    assert not targets & {text.strip() for text in corpus}
+        prepared = tmp_path / f"{dataset}-prepared"
+        targets |= {_squeeze(p.target) for p in read_jsonl(prepared / "train.jsonl", Pair)}
+        for split in ("dev", "test"):
+            items = read_jsonl(prepared / f"{split}.jsonl", EvalItem)
+            targets |= {_squeeze(r) for item in items for r in item.references}
+    assert len(targets) > 50
+    assert not targets & {_squeeze(text) for text in corpus}  # not even up to tokenization
 
 
 def test_bad_arguments(tmp_path):
