@@ -19,7 +19,7 @@ def paper_config():
 
 def test_table1_has_one_run_per_dataset_method_model(paper_config):
     runs = artifact_runs(paper_config, "table1")
-    assert len(runs) == len(set(runs)) == 12  # {medium, large} x {FINETUNE, PREFIX} x 3 datasets
+    assert len(runs) == len(set(runs)) == 21  # (5 medium rows + 2 large rows) x 3 datasets
     assert set(expand_runs(paper_config)) == set(runs)
 
 
@@ -32,6 +32,10 @@ def test_table1_has_one_run_per_dataset_method_model(paper_config):
         ("finetune", "e2e", 5e-5, 5, 10, None),
         ("finetune", "webnlg", 1e-5, 10, 6, None),
         ("finetune", "dart", 1e-5, 10, 6, None),
+        ("ft_top2", "webnlg", 5e-5, 10, 9, None),
+        ("adapter_3pct", "e2e", 5e-5, 5, 5, None),
+        ("adapter_0.1pct", "e2e", 8e-5, 10, 5, None),
+        ("adapter_0.1pct", "dart", 8e-5, 5, 5, None),
     ],
 )
 def test_paper_table5_hyperparameters(paper_config, method, dataset, lr, epochs, batch, plen):
@@ -48,8 +52,23 @@ def test_paper_table5_hyperparameters(paper_config, method, dataset, lr, epochs,
             "prefix_dropout": 0.0,
             "prefix_length": plen,
         }
-    else:
+    elif method == "finetune":
         assert spec["method_settings"] == {"loss": "token_mean", "lm_dropout": True}
+    else:  # the baselines train with the HF Trainer: token-mean loss, LM dropout on
+        assert spec["method_settings"]["loss"] == "token_mean" and spec["method_settings"]["lm_dropout"]
+    assert spec["method_name"] == method and spec["run_id"] == f"{dataset}-gpt2-medium-{method}"
+
+
+def test_method_kinds_and_settings(paper_config):
+    ft_top = make_spec(paper_config, "e2e", "gpt2-medium", "ft_top2")
+    assert ft_top["method"] == "ft_top" and ft_top["method_settings"]["top_layers"] == 2
+    assert ft_top["method_settings"]["train_embeddings"] is True  # the code's --top_layers 2
+    for name, percent in (("adapter_3pct", 3), ("adapter_0.1pct", 0.1)):
+        spec = make_spec(paper_config, "dart", "gpt2-medium", name)
+        assert spec["method"] == "adapter" and "kind" not in spec["method_settings"]
+        assert spec["method_settings"]["percent"] == percent and spec["method_settings"]["design"] == "lin"
+    with pytest.raises(KeyError, match="training.hparams.adapter.e2e is missing"):
+        make_spec(paper_config, "e2e", "gpt2-medium", "adapter")
 
 
 def test_large_model_override(paper_config):
@@ -64,4 +83,17 @@ def test_report_manifest_maps_rows_to_score_files(paper_config):
     prefix = next(r for r in manifest["rows"] if r["label"] == "PREFIX (0.1%)")
     assert prefix["scores"]["e2e"] == "results/runs/e2e-gpt2-medium-prefix/test.scores.json"
     ft_top2 = next(r for r in manifest["rows"] if r["label"] == "FT-TOP2")
+    assert ft_top2["scores"]["dart"] == "results/runs/dart-gpt2-medium-ft_top2/test.scores.json"
+    assert all(r["ran"] == r["model"] for r in manifest["rows"])  # paper scale: the models the paper ran
+
+
+def test_rows_without_a_method_show_paper_values_only(paper_config):
+    config = {**paper_config, "artifacts": {"table1": {**paper_config["artifacts"]["table1"]}}}
+    config["artifacts"]["table1"]["rows"] = [
+        {k: v for k, v in row.items() if k != "method"} if row["label"] == "FT-TOP2" else row
+        for row in paper_config["artifacts"]["table1"]["rows"]
+    ]
+    manifest = report_manifest(config, "table1", "results/runs/{run}/{split}.scores.json")
+    ft_top2 = next(r for r in manifest["rows"] if r["label"] == "FT-TOP2")
     assert ft_top2["scores"] == {"e2e": None, "webnlg": None, "dart": None}
+    assert len(artifact_runs(config, "table1")) == 18

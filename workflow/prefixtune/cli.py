@@ -109,6 +109,19 @@ def cmd_score(args: argparse.Namespace) -> None:
     print(json.dumps(result, indent=2, ensure_ascii=False))
 
 
+def cmd_params(args: argparse.Namespace) -> None:
+    from prefixtune.params import method_parameters
+
+    settings: dict = {}
+    if args.method == "prefix":
+        settings = {"prefix_length": args.prefix_length, "mid_dim": args.mid_dim}
+    elif args.method == "adapter":
+        settings = {"percent": args.percent, "design": args.design}
+    elif args.method == "ft_top":
+        settings = {"top_layers": args.top_layers, "train_embeddings": args.train_embeddings}
+    print(json.dumps(method_parameters(args.model, args.method, settings), indent=2))
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from prefixtune.report.build import build_report
 
@@ -186,6 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="write the JSON here as well")
     p.add_argument("--workers", type=int, default=1, help="processes for TER (WebNLG, DART)")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("params", help="a method's parameter counts on a paper model (no download)")
+    p.add_argument("--model", required=True, choices=["gpt2-medium", "gpt2-large"])
+    p.add_argument("--method", required=True, choices=["finetune", "ft_top", "adapter", "prefix"])
+    p.add_argument("--prefix-length", type=int, default=10)
+    p.add_argument("--mid-dim", type=int, default=512, help="prefix MLP width")
+    p.add_argument("--percent", type=float, default=0.1, help="adapter share of the LM, in %%")
+    p.add_argument("--design", choices=["lin", "houlsby"], default="lin", help="adapter design")
+    p.add_argument("--top-layers", type=int, default=2)
+    p.add_argument("--train-embeddings", action=argparse.BooleanOptionalAction, default=True)
+    p.set_defaults(func=cmd_params)
 
     p = sub.add_parser("report", help="a paper table with reproduced and published numbers")
     p.add_argument("--artifact", required=True, choices=["table1"])

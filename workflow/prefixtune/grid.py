@@ -13,7 +13,11 @@ def run_id(dataset: str, model: str, method: str) -> str:
 
 
 def make_spec(config: dict[str, Any], dataset: str, model: str, method: str) -> dict[str, Any]:
-    """Resolved settings of one training run: defaults < paper table < per-model override."""
+    """Resolved settings of one training run: defaults < paper table < per-model override.
+
+    ``method`` names an entry of ``config.methods`` (e.g. ``adapter_3pct``); its ``kind`` (default: the name)
+    picks the implementation, the rest are its settings.
+    """
     training = config["training"]
     try:
         table = training["hparams"][method][dataset]
@@ -21,14 +25,18 @@ def make_spec(config: dict[str, Any], dataset: str, model: str, method: str) -> 
         raise KeyError(f"config: training.hparams.{method}.{dataset} is missing") from err
     override = training.get("model_overrides", {}).get(model, {}).get(dataset, {})
     hparams = {**training["defaults"], **table, **override}
+    if method not in config["methods"]:
+        raise KeyError(f"config: methods.{method} is missing")
     settings = dict(config["methods"][method])
+    kind = settings.pop("kind", method)
     if "prefix_length" in hparams:
         settings["prefix_length"] = hparams.pop("prefix_length")
     return {
         "run_id": run_id(dataset, model, method),
         "dataset": dataset,
         "model": model,
-        "method": method,
+        "method": kind,
+        "method_name": method,
         "method_settings": settings,
         "hparams": hparams,
     }

@@ -6,14 +6,22 @@ from typing import Any
 
 from transformers import PreTrainedModel
 
+from prefixtune.methods.adapter import AdapterTuning
 from prefixtune.methods.base import TuningMethod
 from prefixtune.methods.finetune import FineTune
+from prefixtune.methods.ft_top import FineTuneTop
 from prefixtune.methods.prefix import PrefixTuning
 
-METHODS: dict[str, type[TuningMethod]] = {"finetune": FineTune, "prefix": PrefixTuning}
+METHODS: dict[str, type[TuningMethod]] = {
+    "finetune": FineTune,
+    "ft_top": FineTuneTop,
+    "adapter": AdapterTuning,
+    "prefix": PrefixTuning,
+}
 
 
-def build_method(name: str, model: PreTrainedModel, settings: dict[str, Any]) -> TuningMethod:
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; expected one of {sorted(METHODS)}")
-    return METHODS[name](model, settings)
+def build_method(kind: str, model: PreTrainedModel, settings: dict[str, Any]) -> TuningMethod:
+    """``kind``: one of ``METHODS`` (a config method entry's ``kind``)."""
+    if kind not in METHODS:
+        raise ValueError(f"unknown method kind {kind!r}; expected one of {sorted(METHODS)}")
+    return METHODS[kind](model, settings)

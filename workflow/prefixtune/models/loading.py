@@ -34,10 +34,26 @@ def load_causal_lm(
     not from the mean of the old rows (the transformers 5 default).
     """
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
-    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+    old_rows = model.get_input_embeddings().num_embeddings
+    if old_rows < len(tokenizer):
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        _fill_new_rows(model, old_rows)
     model.config.pad_token_id = tokenizer.pad_token_id
     return model.to(device)
+
+
+PAD_ROW_SEED = 0
+
+
+def _fill_new_rows(model: PreTrainedModel, old_rows: int) -> None:
+    """N(0, initializer_range) from a fixed generator: a frozen LM gets the same ``[PAD]`` row in the training
+    and the decoding process (the global RNG would differ between them), and every run gets the same one."""
+    weight = model.get_input_embeddings().weight
+    generator = torch.Generator().manual_seed(PAD_ROW_SEED)
+    std = float(getattr(model.config, "initializer_range", 0.02))
+    new = torch.randn(weight.shape[0] - old_rows, weight.shape[1], generator=generator) * std
+    with torch.no_grad():
+        weight[old_rows:] = new.to(weight.dtype)
 
 
 def model_geometry(model: PreTrainedModel) -> tuple[int, int, int]:
