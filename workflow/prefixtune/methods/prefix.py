@@ -8,18 +8,18 @@ unless ``lm_dropout`` is set.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import DynamicCache, PreTrainedModel
 
 from prefixtune.methods.base import TuningMethod
+from prefixtune.methods.stored import load_trained, save_trained
 
-PREFIX_WEIGHTS = "prefix.safetensors"
-PREFIX_CONFIG = "prefix_config.json"
+STEM = "prefix"
+PREFIX_WEIGHTS = f"{STEM}.safetensors"
+PREFIX_CONFIG = f"{STEM}_config.json"
 
 
 class PrefixEncoder(nn.Module):
@@ -110,21 +110,11 @@ class PrefixTuning(TuningMethod):
         return cache_from_prefix(self.encoder(), batch_size)
 
     def save(self, out_dir: Path) -> None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in self.encoder.state_dict().items()},
-            out_dir / PREFIX_WEIGHTS,
-        )
-        (out_dir / PREFIX_CONFIG).write_text(json.dumps(self.encoder.config_dict(), indent=2) + "\n")
+        save_trained(out_dir, STEM, self.encoder.state_dict(), self.encoder.config_dict())
 
     def load(self, trained_dir: Path) -> None:
-        config = json.loads((trained_dir / PREFIX_CONFIG).read_text())
-        if config != self.encoder.config_dict():
-            raise ValueError(
-                f"{trained_dir / PREFIX_CONFIG}: {config} does not match the run's {self.encoder.config_dict()}"
-            )
         self.encoder.load_state_dict(
-            load_file(str(trained_dir / PREFIX_WEIGHTS), device=str(self.model.device))
+            load_trained(trained_dir, STEM, self.encoder.config_dict(), self.model.device)
         )
 
     def parameter_counts(self) -> dict[str, int]:
