@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from prefixtune.data.benchmark import Entry, Lex, read_benchmark_xml, write_benchmark_xml
-from prefixtune.data.errors import DataError, read_utf8
+from prefixtune.data.errors import DataError, read_json, require_strings
 from prefixtune.data.linearize import linearize_dart
 from prefixtune.data.records import EvalItem, Pair, make_key
 from prefixtune.provenance import write_text_atomic
@@ -35,20 +35,20 @@ def _json_entry(value: Any, n: int, path: Path) -> Entry:
         ) from err
     if not triples:
         raise DataError(path, where, "expected a non-empty tripleset")
-    if not all(isinstance(x, str) for t in triples for x in t) or not all(
-        isinstance(x.text, str) for x in lexes
-    ):
-        raise DataError(path, where, "expected string subjects, relations, objects and annotation texts")
+    require_strings(
+        path,
+        where,
+        triples,
+        [x.text for x in lexes],
+        "string subjects, relations, objects and annotation texts",
+    )
     extra = {"subtree_was_extended": value["subtree_was_extended"]} if "subtree_was_extended" in value else {}
     return Entry(f"Id{n}", "MISC", len(triples), triples, lexes, extra=extra)
 
 
 def read_dart_json(path: Path) -> list[Entry]:
     """The JSON list in file order; entry ids become ``Id<position>``."""
-    try:
-        data = json.loads(read_utf8(path))
-    except json.JSONDecodeError as err:
-        raise DataError(path, f"line {err.lineno}", f"expected JSON ({err.msg})") from err
+    data = read_json(path)
     if not isinstance(data, list) or not data:
         raise DataError(path, "line 1", "expected a non-empty JSON list of DART entries")
     return [_json_entry(value, n, path) for n, value in enumerate(data, start=1)]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 
 class DataError(ValueError):
@@ -24,3 +26,17 @@ def read_utf8(path: Path) -> str:
         raise DataError(
             path, f"line {line}", f"expected UTF-8 text ({err.reason} at byte {err.start})"
         ) from err
+
+
+def read_json(path: Path) -> Any:  # noqa: ANN401
+    """A UTF-8 JSON file; a syntax error is reported with its line."""
+    try:
+        return json.loads(read_utf8(path))
+    except json.JSONDecodeError as err:
+        raise DataError(path, f"line {err.lineno}", f"expected JSON ({err.msg})") from err
+
+
+def require_strings(path: Path, where: str, triples: list, texts: list, what: str) -> None:
+    """Every triple element and every text is a string, or a DataError saying ``expected <what>``."""
+    if not all(isinstance(x, str) for t in triples for x in t) or not all(isinstance(x, str) for x in texts):
+        raise DataError(path, where, f"expected {what}")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from prefixtune.data.benchmark import Entry, Lex, eid_number, read_benchmark_xml, write_benchmark_xml
-from prefixtune.data.errors import DataError, read_utf8
+from prefixtune.data.errors import DataError, read_json, require_strings
 from prefixtune.data.linearize import linearize_webnlg, linearize_webnlg_first_entry_bug
 from prefixtune.data.records import EvalItem, Pair, make_key
 from prefixtune.provenance import write_text_atomic
@@ -61,19 +61,15 @@ def _json_entry(value: Any, n: int, path: Path) -> Entry:
         ) from err
     if not triples:
         raise DataError(path, where, "expected at least one triple in modifiedtripleset")
-    if not all(isinstance(x, str) for t in triples for x in t) or not all(
-        isinstance(x.text, str) for x in lexes
-    ):
-        raise DataError(path, where, "expected string subjects, properties, objects and lex texts")
+    require_strings(
+        path, where, triples, [x.text for x in lexes], "string subjects, properties, objects and lex texts"
+    )
     return entry
 
 
 def read_webnlg_json(path: Path) -> list[Entry]:
     """The authors' JSON: ``entries[i][str(i + 1)]``; entry ids become ``Id<i + 1>``."""
-    try:
-        data = json.loads(read_utf8(path))
-    except json.JSONDecodeError as err:
-        raise DataError(path, f"line {err.lineno}", f"expected JSON ({err.msg})") from err
+    data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("entries"), list) or not data["entries"]:
         raise DataError(path, "line 1", "expected a JSON object with a non-empty list 'entries'")
     return [_json_entry(value, n, path) for n, value in enumerate(data["entries"], start=1)]
