@@ -90,13 +90,19 @@ def load_for_decoding(
     tokenizer = load_tokenizer(base_model_dir)
     if spec["method"] == "finetune":
         model = load_causal_lm(trained_dir, tokenizer, device)
-        method = build_method("finetune", model, spec["method_settings"])
+        method = build_method("finetune", model, spec["method_settings"], tokenizer)
     else:
         model = load_causal_lm(base_model_dir, tokenizer, device)
-        method = build_method(spec["method"], model, spec["method_settings"])
+        method = build_method(spec["method"], model, spec["method_settings"], tokenizer)
         method.load(trained_dir)  # type: ignore[attr-defined]
     method.eval()
     return model, method, tokenizer
+
+
+def prompt_text(method: TuningMethod, source: str) -> str:
+    """The authors' prompt ``" SRC <|endoftext|>"``, behind the method's prepended word if it has one."""
+    word = method.text_prepended()
+    return (" " + word if word else "") + gpt2_prompt(source)
 
 
 def decode_split(
@@ -118,16 +124,17 @@ def decode_split(
     distinct = list(dict.fromkeys(item.key for item in items))
     source_of = {item.key: item.source for item in items}
     for key in tqdm(distinct, desc=f"decode {items_path.name}", mininterval=10):
-        prompt = tokenizer.encode(gpt2_prompt(source_of[key]), add_special_tokens=False)
+        prompt = tokenizer.encode(prompt_text(method, source_of[key]), add_special_tokens=False)
         if len(prompt) + settings.max_new_tokens > method.max_tokens():
             raise ValueError(
                 f"{items_path}: item {key!r}: {len(prompt)} prompt tokens + max_new_tokens "
                 f"{settings.max_new_tokens} exceed the {method.max_tokens()} positions the model has left"
             )
-        prompt_ids = torch.tensor([prompt], device=device)
-        best = beam_search(model, prompt_ids, tokenizer.eos_token_id, settings, method.past_key_values(1))
+        with torch.no_grad():
+            fed, past = method.decoding_inputs(torch.tensor([prompt], device=device))
+        best = beam_search(model, fed, tokenizer.eos_token_id, settings, past)
         outputs[key] = postprocess(
-            tokenizer, best.tolist(), prompt, bool(decoding.get("cleanup_spaces", True))
+            tokenizer, best.tolist(), fed[0].tolist(), bool(decoding.get("cleanup_spaces", True))
         )
     write_text_atomic(out_path, "".join(outputs[item.key] + "\n" for item in items))
     record = {

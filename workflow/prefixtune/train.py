@@ -216,7 +216,8 @@ class Trainer:
         for n_batches, indices in self._batches():
             input_ids, labels = collate([self.examples[i] for i in indices], self.pad_id)
             input_ids, labels = input_ids.to(device), labels.to(device)
-            loss = lm_loss(self.method.logits(input_ids), labels, loss_mode)
+            logits, labels = self.method.training_logits(input_ids, labels)
+            loss = lm_loss(logits, labels, loss_mode)
             (loss / self.grad_accum).backward()
             accumulated += 1
             last_of_short_epoch = n_batches <= self.grad_accum and self.batch_in_epoch + 1 == n_batches
@@ -278,12 +279,13 @@ def train_run(
     seed_everything(seed)
     tokenizer = load_tokenizer(base_model_dir)
     model = load_causal_lm(base_model_dir, tokenizer, device)
-    method = build_method(spec["method"], model, spec["method_settings"])
+    method = build_method(spec["method"], model, spec["method_settings"], tokenizer)
     pairs = read_jsonl(train_path, Pair)
     if not pairs:
         raise ValueError(f"{train_path}: no training pairs")
-    examples = [encode_pair(p, tokenizer) for p in pairs]
+    examples = [encode_pair(p, tokenizer, method.text_prepended()) for p in pairs]
     check_lengths(examples, method.max_tokens(), train_path)
+    method.initialize_for_training()
     trainer = Trainer(method, examples, hparams, tokenizer.pad_token_id, checkpoint_dir)
     resumed = trainer.maybe_resume()
     log.info(

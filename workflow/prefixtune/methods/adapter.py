@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from prefixtune.methods.base import TuningMethod
 from prefixtune.methods.stored import load_trained, save_trained
@@ -64,8 +64,13 @@ def bottleneck_for_percent(n_layer: int, n_embd: int, base: int, percent: float,
 class AdapterTuning(TuningMethod):
     name = "adapter"
 
-    def __init__(self, model: PreTrainedModel, settings: dict[str, Any]) -> None:
-        super().__init__(model, settings)
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        settings: dict[str, Any],
+        tokenizer: PreTrainedTokenizerBase | None = None,
+    ) -> None:
+        super().__init__(model, settings, tokenizer)
         cfg = model.config
         self.design = str(settings.get("design", "lin"))
         self.init = str(settings.get("init", "gpt2"))

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import DynamicCache, PreTrainedModel
+from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 
 class TuningMethod(ABC):
@@ -16,9 +16,15 @@ class TuningMethod(ABC):
 
     name: str
 
-    def __init__(self, model: PreTrainedModel, settings: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        settings: dict[str, Any],
+        tokenizer: PreTrainedTokenizerBase | None = None,
+    ) -> None:
         self.model = model
         self.settings = settings
+        self.tokenizer = tokenizer  # only methods initialised from real words need it
 
     @abstractmethod
     def trainable_parameters(self) -> list[nn.Parameter]: ...
@@ -46,6 +52,23 @@ class TuningMethod(ABC):
         """Next-token logits for every position; no attention mask, as in the authors' code (right padding)."""
         past = self.past_key_values(input_ids.shape[0])
         return self.model(input_ids=input_ids, past_key_values=past, use_cache=past is not None).logits
+
+    def training_logits(
+        self, input_ids: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and the labels aligned with them, for one right-padded training batch."""
+        return self.logits(input_ids), labels
+
+    def decoding_inputs(self, prompt_ids: torch.Tensor) -> tuple[torch.Tensor, DynamicCache | None]:
+        """What the decoder feeds the LM for one prompt ``" SRC <|endoftext|>"`` (1, T): tokens and a cache."""
+        return prompt_ids, self.past_key_values(1)
+
+    def text_prepended(self) -> str:
+        """Words put in front of every source as text (low-data FINETUNE gets the init word), or ''."""
+        return ""
+
+    def initialize_for_training(self) -> None:  # noqa: B027 (optional hook, a no-op by default)
+        """Anything done once before the first step (e.g. fitting the prefix to real words' activations)."""
 
     @abstractmethod
     def save(self, out_dir: Path) -> None:

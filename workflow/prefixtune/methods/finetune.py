@@ -1,4 +1,8 @@
-"""FINETUNE: every weight of the LM trains, with its dropout on (official_code.md §3.7)."""
+"""FINETUNE: every weight of the LM trains, with its dropout on (official_code.md §3.7).
+
+In low-data runs the authors' code prepended the prefix's init word to every source as text (§1.4): setting
+``prepend_word`` does that in training and decoding.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,9 @@ class FineTune(TuningMethod):
             self.model.train()
         else:
             self.model.eval()
+
+    def text_prepended(self) -> str:
+        return str(self.settings.get("prepend_word") or "")
 
     def save(self, out_dir: Path) -> None:
         self.model.save_pretrained(out_dir)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from torch import nn
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from prefixtune.methods.base import TuningMethod
 from prefixtune.methods.stored import load_trained, save_trained
@@ -20,8 +21,10 @@ STEM = "ft_top"
 class FineTuneTop(TuningMethod):
     name = "ft_top"
 
-    def __init__(self, model: nn.Module, settings: dict) -> None:
-        super().__init__(model, settings)
+    def __init__(
+        self, model: PreTrainedModel, settings: dict, tokenizer: PreTrainedTokenizerBase | None = None
+    ) -> None:
+        super().__init__(model, settings, tokenizer)
         n_layer = int(model.config.n_layer)
         self.top_layers = int(settings.get("top_layers", 2))
         if not 1 <= self.top_layers <= n_layer:
