@@ -27,11 +27,14 @@ localrules:
     base_model,
     prepare,
     dart_tokenize,
-    report_table1,
+    report,
 
 
 rule all:
     default_target: True
     input:
-        f"{REPORTS}/table1.md",
-        f"{REPORTS}/table1.csv",
+        expand(
+            f"{REPORTS}/{{artifact}}.{{ext}}",
+            artifact=config["artifacts"],
+            ext=["md", "csv"],
+        ),

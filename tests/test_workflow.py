@@ -121,4 +121,4 @@ def test_whole_dag_runs_offline_and_rebuilds_lost_outputs(tmp_path):
         lost.unlink()
     out = snakemake(*common, cwd=tmp_path, timeout=900)
     counts = job_counts(out)
-    assert counts == {"decode": 1, "score": 1, "report_table1": 1, "all": 1, "total": 4}, counts
+    assert counts == {"decode": 1, "score": 1, "report": 1, "all": 1, "total": 4}, counts

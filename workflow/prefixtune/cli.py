@@ -8,6 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
+from prefixtune.report.tables import TITLES
+
 log = logging.getLogger("prefixtune")
 
 
@@ -212,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_params)
 
     p = sub.add_parser("report", help="a paper table with reproduced and published numbers")
-    p.add_argument("--artifact", required=True, choices=["table1"])
+    p.add_argument("--artifact", required=True, choices=sorted(TITLES))
     p.add_argument("--manifest", required=True, type=_json_arg, help="rows and their score files (JSON)")
     p.add_argument("--paper", required=True, type=Path)
     p.add_argument("--version", default="arxiv_v1", choices=["arxiv_v1", "acl2021"])

@@ -82,7 +82,8 @@ def report_manifest(config: dict[str, Any], artifact: str, scores_path: str) -> 
                 "model": model_cfg.get("paper_model", row["model"]),
                 "ran": row["model"],
                 "param_pct": row.get("param_pct", ""),
+                "setting": row.get("setting", "full-data"),
                 "scores": scores,
             }
         )
-    return {"rows": rows}
+    return {"datasets": spec["datasets"], "rows": rows}

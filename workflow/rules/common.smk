@@ -22,6 +22,7 @@ wildcard_constraints:
     dataset="|".join(map(re.escape, config["datasets"])),
     model="|".join(map(re.escape, config["models"])),
     split="dev|test",
+    artifact="|".join(map(re.escape, config["artifacts"])),
 
 
 def run_spec(wildcards):

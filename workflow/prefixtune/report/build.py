@@ -6,18 +6,22 @@ from pathlib import Path
 
 from prefixtune.provenance import write_text_atomic
 from prefixtune.report.paper import load_paper_results
-from prefixtune.report.table1 import Row, build_table1, records_to_csv
+from prefixtune.report.tables import TITLES, Row, build_table, records_to_csv
 
 DEMO_BANNER = (
-    "> **DEMO** — offline demo run: a tiny GPT-2 pre-trained on synthetic text, trained and scored on synthetic "
-    "data in the official formats. The numbers prove the pipeline connects; they are not comparable to the paper's."
+    "> **DEMO** — offline demo run: tiny GPT-2/BART models pre-trained on synthetic text, trained and scored on "
+    "synthetic data in the official formats. The numbers prove the pipeline connects; they are not comparable to "
+    "the paper's."
 )
 
 
 def build_report(
     artifact: str, manifest: dict, paper_csv: Path, version: str, out_md: Path, out_csv: Path, demo: bool
 ) -> None:
-    """``manifest = {"rows": [{"label", "method", "model", "param_pct", "scores": {dataset: path|null}}]}``."""
+    """``manifest = {"datasets": [...], "rows": [{"label", "method", "model", "ran", "param_pct", "setting",
+    "scores": {dataset: path|null}}]}``."""
+    if artifact not in TITLES:
+        raise ValueError(f"unknown artifact {artifact!r}; expected one of {sorted(TITLES)}")
     paper = load_paper_results(paper_csv, version)
     rows = [
         Row(
@@ -27,14 +31,13 @@ def build_report(
             r.get("ran", r["model"]),
             str(r.get("param_pct", "")),
             {k: Path(v) if v else None for k, v in r["scores"].items()},
+            r.get("setting", "full-data"),
         )
         for r in manifest["rows"]
     ]
-    title = f"# Table 1 — table-to-text (paper: {version}; arXiv v1 Table 1 = ACL Table 2)"
+    title = f"# {TITLES[artifact]}; paper numbers: {version}"
     heading = f"{DEMO_BANNER}\n\n{title}" if demo else title
-    if artifact != "table1":
-        raise ValueError(f"unknown artifact {artifact!r}")
-    markdown, records = build_table1(rows, paper, heading)
+    markdown, records = build_table(artifact, manifest["datasets"], rows, paper, heading)
     csv_text = records_to_csv(records)
     if demo:  # pandas: read_csv(path, comment="#")
         csv_text = f"# DEMO: offline demo numbers (tiny model, synthetic data), not comparable to the paper\n{csv_text}"

@@ -1,4 +1,8 @@
-"""Table 1 of the paper (ACL Table 2): table-to-text results, each cell reproduced beside the published value."""
+"""The paper's result tables: each cell reproduced beside the published value.
+
+One builder serves every table: an artifact picks its datasets' columns (``COLUMNS``) and each row names the paper
+cell it reproduces (method, model, parameter share, setting).
+"""
 
 from __future__ import annotations
 
@@ -28,8 +32,24 @@ COLUMNS: list[tuple[str, str, str, tuple[str, ...], float, int]] = [
     ("DART", "test", "MoverScore", ("MoverScore",), 1, 2),
     ("DART", "test", "BERTScore", ("BERTScore",), 1, 2),
     ("DART", "test", "BLEURT", ("BLEURT",), 1, 2),
+    *[
+        ("XSUM", "test", metric, ("corpus_mean", key), 1, 2)
+        for metric, key in (("ROUGE-1", "rouge1"), ("ROUGE-2", "rouge2"), ("ROUGE-L", "rougeL"))
+    ],
 ]
-DATASET_KEYS = {"E2E": "e2e", "WebNLG": "webnlg", "DART": "dart"}
+DATASET_KEYS = {"E2E": "e2e", "WebNLG": "webnlg", "DART": "dart", "XSUM": "xsum"}
+TITLES = {
+    "table1": "Table 1 — table-to-text (arXiv v1 Table 1 = ACL Table 2)",
+    "table2": "Table 2 — summarization, XSUM (arXiv v1 Table 2 = ACL Table 3)",
+    "table4": "Table 4 — embedding-only and infix ablations on E2E (arXiv v1 Table 4 = ACL Table 5)",
+    "methods": "Every method of the pipeline (a check that each runs end to end; no paper table)",
+}
+NOTES = {
+    "e2e": "E2E BLEU, METEOR and ROUGE-L are ×100 (official e2e-metrics `-p`)",
+    "webnlg": "WebNLG BLEU ×100, METEOR and TER fractions (S/U/A = seen/unseen/all; TER: lower is better)",
+    "dart": "DART BLEU ×100, the rest fractions (TER: lower is better)",
+    "xsum": "XSUM ROUGE F ×100 (rouge-score with stemming, mean over examples)",
+}
 SHORT = {"seen": "S", "unseen": "U", "all": "A"}
 
 
@@ -43,6 +63,7 @@ class Row:
     ran: str  # the model this pipeline ran for the row (the demo's tiny-gpt2 stands in for gpt2-medium)
     param_pct: str  # the paper CSV's param_pct, e.g. "0.1"
     scores: dict[str, Path | None]
+    setting: str = "full-data"  # the paper CSV's setting, e.g. "full-data; prefix_len=10"
 
 
 def _lookup(scores: dict, path: tuple[str, ...]) -> float | None:
@@ -54,22 +75,29 @@ def _lookup(scores: dict, path: tuple[str, ...]) -> float | None:
     return float(node)
 
 
-def build_table1(rows: list[Row], paper: dict[PaperKey, float], heading: str) -> tuple[str, list[dict]]:
+def columns_for(datasets: list[str]) -> list[tuple[str, str, str, tuple[str, ...], float, int]]:
+    return [c for c in COLUMNS if DATASET_KEYS[c[0]] in datasets]
+
+
+def build_table(
+    artifact: str, datasets: list[str], rows: list[Row], paper: dict[PaperKey, float], heading: str
+) -> tuple[str, list[dict]]:
     """Markdown table (``ours / paper`` per cell) and long-format records for the CSV."""
+    columns = columns_for(datasets)
     records: list[dict] = []
     header = ["", "model"] + [
-        f"{d} {m}" + (f" {SHORT[s.split('_')[1]]}" if d == "WebNLG" else "") for d, s, m, *_ in COLUMNS
+        f"{d} {m}" + (f" {SHORT[s.split('_')[1]]}" if d == "WebNLG" else "") for d, s, m, *_ in columns
     ]
     lines = [heading, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [row.label, row.model if row.ran == row.model else f"{row.ran} (for {row.model})"]
         loaded = {k: json.loads(p.read_text()) if p else None for k, p in row.scores.items()}
-        for dataset, split, metric, path, scale, decimals in COLUMNS:
+        for dataset, split, metric, path, scale, decimals in columns:
             scores = loaded.get(DATASET_KEYS[dataset])
             ours = _lookup(scores, path) if scores else None
             ours = ours * scale if ours is not None else None
             ref = paper.get(
-                PaperKey("table1", dataset, split, row.method, row.model, row.param_pct, "full-data", metric)
+                PaperKey(artifact, dataset, split, row.method, row.model, row.param_pct, row.setting, metric)
             )
             cells.append(f"{_fmt(ours, decimals)} / {_fmt(ref, decimals)}")
             records.append(
@@ -86,12 +114,8 @@ def build_table1(rows: list[Row], paper: dict[PaperKey, float], heading: str) ->
                 }
             )
         lines.append("| " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "Each cell: reproduced / paper; `–` = not run or not computed. E2E BLEU, METEOR and ROUGE-L are ×100 "
-        "(official e2e-metrics `-p`); WebNLG BLEU ×100, METEOR and TER fractions (S/U/A = seen/unseen/all); "
-        "DART BLEU ×100, the rest fractions. TER: lower is better.",
-    ]
+    notes = "; ".join(NOTES[d] for d in datasets)
+    lines += ["", f"Each cell: reproduced / paper; `–` = not run or not computed. {notes}."]
     return "\n".join(lines) + "\n", records
 
 
