@@ -20,7 +20,25 @@ def paper_config():
 def test_table1_has_one_run_per_dataset_method_model(paper_config):
     runs = artifact_runs(paper_config, "table1")
     assert len(runs) == len(set(runs)) == 21  # (5 medium rows + 2 large rows) x 3 datasets
-    assert set(expand_runs(paper_config)) == set(runs)
+    assert set(runs) <= set(expand_runs(paper_config))
+
+
+def test_table4_reuses_the_table1_prefix_run_and_adds_six_ablations(paper_config):
+    runs = artifact_runs(paper_config, "table4")
+    assert runs[0] == "e2e-gpt2-medium-prefix" and runs[0] in artifact_runs(paper_config, "table1")
+    specs = [expand_runs(paper_config)[r] for r in runs[1:]]
+    assert [(s["method"], s["method_settings"]["prefix_length"]) for s in specs] == [
+        ("emb_prefix", 1),
+        ("emb_prefix", 10),
+        ("emb_prefix", 20),
+        ("infix", 1),
+        ("infix", 10),
+        ("infix", 20),
+    ]
+    assert all(s["method_settings"]["mid_dim"] == 512 and s["hparams"]["epochs"] == 10 for s in specs)
+    manifest = report_manifest(paper_config, "table4", "results/runs/{run}/{split}.scores.json")
+    assert manifest["datasets"] == ["e2e"]
+    assert [r["setting"] for r in manifest["rows"]][1] == "full-data; prefix_len=1"
 
 
 @pytest.mark.parametrize(

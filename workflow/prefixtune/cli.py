@@ -117,6 +117,16 @@ def cmd_params(args: argparse.Namespace) -> None:
     settings: dict = {}
     if args.method == "prefix":
         settings = {"prefix_length": args.prefix_length, "mid_dim": args.mid_dim}
+        if not args.reparametrize:
+            settings = {"prefix_length": args.prefix_length, "reparametrize": False}
+    elif args.method == "emb_prefix":
+        settings = {
+            "prefix_length": args.prefix_length,
+            "mid_dim": args.mid_dim,
+            "parametrize": args.parametrize,
+        }
+    elif args.method == "infix":
+        settings = {"prefix_length": args.prefix_length, "mid_dim": args.mid_dim, "form": args.form}
     elif args.method == "adapter":
         settings = {"percent": args.percent, "design": args.design}
     elif args.method == "ft_top":
@@ -204,9 +214,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("params", help="a method's parameter counts on a paper model (no download)")
     p.add_argument("--model", required=True, choices=["gpt2-medium", "gpt2-large"])
-    p.add_argument("--method", required=True, choices=["finetune", "ft_top", "adapter", "prefix"])
-    p.add_argument("--prefix-length", type=int, default=10)
+    p.add_argument(
+        "--method", required=True, choices=["finetune", "ft_top", "adapter", "prefix", "emb_prefix", "infix"]
+    )
+    p.add_argument("--prefix-length", type=int, default=10, help="prefix / emb_prefix / infix length P")
     p.add_argument("--mid-dim", type=int, default=512, help="prefix MLP width")
+    p.add_argument(
+        "--reparametrize", action=argparse.BooleanOptionalAction, default=True, help="prefix: MLP or raw"
+    )
+    p.add_argument("--parametrize", choices=["mlp", "plain"], default="mlp", help="emb_prefix")
+    p.add_argument("--form", choices=["code", "paper"], default="code", help="infix")
     p.add_argument("--percent", type=float, default=0.1, help="adapter share of the LM, in %%")
     p.add_argument("--design", choices=["lin", "houlsby"], default="lin", help="adapter design")
     p.add_argument("--top-layers", type=int, default=2)

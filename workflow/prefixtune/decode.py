@@ -23,8 +23,9 @@ from prefixtune.data.linearize import gpt2_prompt
 from prefixtune.data.records import EvalItem, read_jsonl
 from prefixtune.methods import build_method
 from prefixtune.methods.base import TuningMethod
-from prefixtune.models.loading import load_causal_lm, load_tokenizer
+from prefixtune.models.loading import is_seq2seq, load_causal_lm, load_seq2seq_lm, load_tokenizer
 from prefixtune.provenance import git_commit, package_versions, write_json_atomic, write_text_atomic
+from prefixtune.seq2seq import DEFAULT_MAX_SOURCE, generate_kwargs
 from prefixtune.train import pick_device
 
 log = logging.getLogger(__name__)
@@ -88,11 +89,12 @@ def load_for_decoding(
 ) -> tuple[PreTrainedModel, TuningMethod, PreTrainedTokenizerBase]:
     """Model + method of a finished run: FINETUNE reloads its own weights, PREFIX the base LM plus its prefix."""
     tokenizer = load_tokenizer(base_model_dir)
+    load = load_seq2seq_lm if is_seq2seq(base_model_dir) else load_causal_lm
     if spec["method"] == "finetune":
-        model = load_causal_lm(trained_dir, tokenizer, device)
+        model = load(trained_dir, tokenizer, device)
         method = build_method("finetune", model, spec["method_settings"], tokenizer)
     else:
-        model = load_causal_lm(base_model_dir, tokenizer, device)
+        model = load(base_model_dir, tokenizer, device)
         method = build_method(spec["method"], model, spec["method_settings"], tokenizer)
         method.load(trained_dir)  # type: ignore[attr-defined]
     method.eval()
@@ -103,6 +105,62 @@ def prompt_text(method: TuningMethod, source: str) -> str:
     """The authors' prompt ``" SRC <|endoftext|>"``, behind the method's prepended word if it has one."""
     word = method.text_prepended()
     return (" " + word if word else "") + gpt2_prompt(source)
+
+
+def describe(
+    method: TuningMethod,
+    tokenizer: PreTrainedTokenizerBase,
+    keys: list[str],
+    source_of: dict[str, str],
+    decoding: dict[str, Any],
+    items_path: Path,
+    device: torch.device,
+) -> dict[str, str]:
+    """Table-to-text: the authors' batch-1 beam search over distinct sources."""
+    settings = beam_settings(decoding, tokenizer)
+    outputs: dict[str, str] = {}
+    for key in tqdm(keys, desc=f"decode {items_path.name}", mininterval=10):
+        prompt = tokenizer.encode(prompt_text(method, source_of[key]), add_special_tokens=False)
+        if len(prompt) + settings.max_new_tokens > method.max_tokens():
+            raise ValueError(
+                f"{items_path}: item {key!r}: {len(prompt)} prompt tokens + max_new_tokens "
+                f"{settings.max_new_tokens} exceed the {method.max_tokens()} positions the model has left"
+            )
+        with torch.no_grad():
+            fed, past = method.decoding_inputs(torch.tensor([prompt], device=device))
+        best = beam_search(method.model, fed, tokenizer.eos_token_id, settings, past)
+        outputs[key] = postprocess(
+            tokenizer, best.tolist(), fed[0].tolist(), bool(decoding.get("cleanup_spaces", True))
+        )
+    return outputs
+
+
+def summarize(
+    method: TuningMethod,
+    tokenizer: PreTrainedTokenizerBase,
+    sources: list[str],
+    decoding: dict[str, Any],
+    max_source: int,
+    device: torch.device,
+) -> list[str]:
+    """XSUM: ``generate`` on batches of sources (official_code.md §5.2), decoded without special tokens."""
+    kwargs = generate_kwargs(decoding, tokenizer)
+    batch_size = int(decoding.get("batch_size", 8))
+    cleanup = bool(decoding.get("cleanup_spaces", True))
+    texts: list[str] = []
+    for start in tqdm(range(0, len(sources), batch_size), desc="summarize", mininterval=10):
+        batch = tokenizer(
+            sources[start : start + batch_size],
+            truncation=True,
+            max_length=max_source,
+            padding=True,
+            return_tensors="pt",
+        ).to(device)
+        with torch.no_grad():
+            out = method.generate(batch["input_ids"], batch["attention_mask"], **kwargs)
+        for text in tokenizer.batch_decode(out, skip_special_tokens=True, clean_up_tokenization_spaces=False):
+            texts.append((clean_up_tokenization(text) if cleanup else text).strip())
+    return texts
 
 
 def decode_split(
@@ -118,24 +176,15 @@ def decode_split(
     started = time.time()
     device = pick_device()
     model, method, tokenizer = load_for_decoding(spec, base_model_dir, trained_dir, device)
-    settings = beam_settings(decoding, tokenizer)
     items = read_jsonl(items_path, EvalItem)[:limit]
-    outputs: dict[str, str] = {}
     distinct = list(dict.fromkeys(item.key for item in items))
     source_of = {item.key: item.source for item in items}
-    for key in tqdm(distinct, desc=f"decode {items_path.name}", mininterval=10):
-        prompt = tokenizer.encode(prompt_text(method, source_of[key]), add_special_tokens=False)
-        if len(prompt) + settings.max_new_tokens > method.max_tokens():
-            raise ValueError(
-                f"{items_path}: item {key!r}: {len(prompt)} prompt tokens + max_new_tokens "
-                f"{settings.max_new_tokens} exceed the {method.max_tokens()} positions the model has left"
-            )
-        with torch.no_grad():
-            fed, past = method.decoding_inputs(torch.tensor([prompt], device=device))
-        best = beam_search(model, fed, tokenizer.eos_token_id, settings, past)
-        outputs[key] = postprocess(
-            tokenizer, best.tolist(), fed[0].tolist(), bool(decoding.get("cleanup_spaces", True))
-        )
+    if model.config.is_encoder_decoder:
+        max_source = int(spec["hparams"].get("max_source_tokens", DEFAULT_MAX_SOURCE))
+        texts = summarize(method, tokenizer, [source_of[k] for k in distinct], decoding, max_source, device)
+        outputs = dict(zip(distinct, texts, strict=True))
+    else:
+        outputs = describe(method, tokenizer, distinct, source_of, decoding, items_path, device)
     write_text_atomic(out_path, "".join(outputs[item.key] + "\n" for item in items))
     record = {
         "run_id": spec["run_id"],

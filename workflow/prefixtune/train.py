@@ -13,7 +13,7 @@ import math
 import random
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,16 @@ from prefixtune.data.linearize import gpt2_training_text
 from prefixtune.data.records import Pair, read_jsonl
 from prefixtune.methods import build_method
 from prefixtune.methods.base import TuningMethod
-from prefixtune.models.loading import load_causal_lm, load_tokenizer
+from prefixtune.models.loading import is_seq2seq, load_causal_lm, load_seq2seq_lm, load_tokenizer
 from prefixtune.provenance import git_commit, package_versions, sha256_file, write_json_atomic
+from prefixtune.seq2seq import (
+    DEFAULT_MAX_SOURCE,
+    DEFAULT_MAX_TARGET,
+    Seq2SeqExample,
+    collate_seq2seq,
+    encode_seq2seq,
+    seq2seq_loss,
+)
 
 log = logging.getLogger(__name__)
 IGNORE = -100
@@ -123,9 +131,14 @@ class Trainer:
     """Owns the optimisation state of one run and its checkpoint."""
 
     def __init__(
-        self, method: TuningMethod, examples: list[Example], hparams: dict, pad_id: int, ckpt_dir: Path
+        self,
+        method: TuningMethod,
+        examples: list[Any],
+        hparams: dict,
+        batch_loss: Callable[[list[Any]], torch.Tensor],
+        ckpt_dir: Path,
     ):
-        self.method, self.examples, self.hparams, self.pad_id = method, examples, hparams, pad_id
+        self.method, self.examples, self.hparams, self.batch_loss = method, examples, hparams, batch_loss
         self.ckpt_dir = ckpt_dir
         self.params = method.trainable_parameters()
         self.batch_size = int(hparams["batch_size"])
@@ -208,16 +221,13 @@ class Trainer:
             self.epoch += 1
             self.batch_in_epoch = 0
 
-    def run(self, loss_mode: str, device: torch.device, deadline: float, checkpoint_every: int) -> None:
+    def run(self, deadline: float, checkpoint_every: int) -> None:
         self.method.train()
         max_norm = float(self.hparams.get("max_grad_norm", 1.0))
         progress = tqdm(total=self.total_steps, initial=self.step, desc="train", mininterval=10)
         accumulated = 0
         for n_batches, indices in self._batches():
-            input_ids, labels = collate([self.examples[i] for i in indices], self.pad_id)
-            input_ids, labels = input_ids.to(device), labels.to(device)
-            logits, labels = self.method.training_logits(input_ids, labels)
-            loss = lm_loss(logits, labels, loss_mode)
+            loss = self.batch_loss([self.examples[i] for i in indices])
             (loss / self.grad_accum).backward()
             accumulated += 1
             last_of_short_epoch = n_batches <= self.grad_accum and self.batch_in_epoch + 1 == n_batches
@@ -251,6 +261,30 @@ class Trainer:
         progress.close()
 
 
+def causal_batch_loss(
+    method: TuningMethod, pad_id: int, mode: str, device: torch.device
+) -> Callable[[list[Example]], torch.Tensor]:
+    def loss(batch: list[Example]) -> torch.Tensor:
+        input_ids, labels = collate(batch, pad_id)
+        logits, labels = method.training_logits(input_ids.to(device), labels.to(device))
+        return lm_loss(logits, labels, mode)
+
+    return loss
+
+
+def seq2seq_batch_loss(
+    method: TuningMethod, tokenizer: PreTrainedTokenizerBase, mode: str, device: torch.device
+) -> Callable[[list[Seq2SeqExample]], torch.Tensor]:
+    start = int(method.model.config.decoder_start_token_id)
+
+    def loss(batch: list[Seq2SeqExample]) -> torch.Tensor:
+        b = collate_seq2seq(batch, tokenizer.pad_token_id, start).to(device)
+        logits = method.seq2seq_logits(b.input_ids, b.attention_mask, b.decoder_input_ids)
+        return seq2seq_loss(logits, b.labels, mode)
+
+    return loss
+
+
 def _now() -> float:
     """Monotonic clock for the time budget (a seam for tests)."""
     return time.monotonic()
@@ -277,21 +311,31 @@ def train_run(
     seed = int(hparams["seed"])
     device = pick_device()
     seed_everything(seed)
+    seq2seq = is_seq2seq(base_model_dir)
     tokenizer = load_tokenizer(base_model_dir)
-    model = load_causal_lm(base_model_dir, tokenizer, device)
+    model = (load_seq2seq_lm if seq2seq else load_causal_lm)(base_model_dir, tokenizer, device)
     method = build_method(spec["method"], model, spec["method_settings"], tokenizer)
     pairs = read_jsonl(train_path, Pair)
     if not pairs:
         raise ValueError(f"{train_path}: no training pairs")
-    examples = [encode_pair(p, tokenizer, method.text_prepended()) for p in pairs]
-    check_lengths(examples, method.max_tokens(), train_path)
+    loss_mode = spec["method_settings"]["loss"]
+    examples: list[Any]
+    if seq2seq:
+        max_source = int(hparams.get("max_source_tokens", DEFAULT_MAX_SOURCE))
+        max_target = int(hparams.get("max_target_tokens", DEFAULT_MAX_TARGET))
+        examples = [encode_seq2seq(p, tokenizer, max_source, max_target) for p in pairs]
+        batch_loss = seq2seq_batch_loss(method, tokenizer, loss_mode, device)
+    else:
+        examples = [encode_pair(p, tokenizer, method.text_prepended()) for p in pairs]
+        check_lengths(examples, method.max_tokens(), train_path)
+        batch_loss = causal_batch_loss(method, tokenizer.pad_token_id, loss_mode, device)
     method.initialize_for_training()
-    trainer = Trainer(method, examples, hparams, tokenizer.pad_token_id, checkpoint_dir)
+    trainer = Trainer(method, examples, hparams, batch_loss, checkpoint_dir)
     resumed = trainer.maybe_resume()
     log.info(
         "run %s: %d pairs, %d steps, device %s", spec["run_id"], len(examples), trainer.total_steps, device
     )
-    trainer.run(spec["method_settings"]["loss"], device, deadline, checkpoint_every)
+    trainer.run(deadline, checkpoint_every)
 
     tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp_dir, ignore_errors=True)

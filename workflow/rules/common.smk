@@ -52,6 +52,15 @@ def spec_json(wildcards):
     return json.dumps(RUNS[wildcards.run], sort_keys=True)
 
 
+def decoding_json(wildcards):
+    """The decode settings of a run's dataset: ``decoding``, or its ``decoding_by_dataset`` entry."""
+    dataset = RUNS[wildcards.run]["dataset"]
+    return json.dumps(
+        config.get("decoding_by_dataset", {}).get(dataset, config["decoding"]),
+        sort_keys=True,
+    )
+
+
 def dataset_files(dataset):
     """split -> {url, sha256} or {name} entries of the dataset's configured format."""
     ds = config["datasets"][dataset]

@@ -22,7 +22,7 @@ rule decode:
         cpus_per_task=run_resources("decode", "cpus_per_task"),
     params:
         spec=spec_json,
-        decoding=json.dumps(config["decoding"]),
+        decoding=decoding_json,
     shell:
         "prefixtune decode --spec {params.spec:q} --items {input.data:q}/{wildcards.split}.jsonl"
         " --base-model {input.model:q} --trained {input.trained:q} --decoding {params.decoding:q}"

@@ -67,6 +67,18 @@ class TuningMethod(ABC):
         """Words put in front of every source as text (low-data FINETUNE gets the init word), or ''."""
         return ""
 
+    def seq2seq_logits(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, decoder_input_ids: torch.Tensor
+    ) -> torch.Tensor:
+        """Decoder logits of an encoder-decoder (BART) for one batch."""
+        return self.model(
+            input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids
+        ).logits
+
+    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        """transformers' ``generate`` on an encoder-decoder, with whatever the method adds."""
+        return self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
     def initialize_for_training(self) -> None:  # noqa: B027 (optional hook, a no-op by default)
         """Anything done once before the first step (e.g. fitting the prefix to real words' activations)."""
 

@@ -1,23 +1,43 @@
 """Load a base model and its tokenizer from a local directory, the same way for hub and tiny models.
 
-The authors' code adds a ``[PAD]`` token for every tuning mode and resizes the embeddings (official_code.md §1.4);
-we do the same so that batches are right-padded with a token the model never predicts into real positions.
+GPT-2: the authors' code adds a ``[PAD]`` token for every tuning mode and resizes the embeddings
+(official_code.md §1.4); we do the same so that batches are right-padded with a token the model never predicts
+into real positions. BART (XSUM) has its own ``<pad>`` and is loaded as is.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 PAD_TOKEN = "[PAD]"
 EOS_TOKEN = "<|endoftext|>"
 
 
+def is_seq2seq(model_dir: str | Path) -> bool:
+    """Whether ``model_dir`` holds an encoder-decoder (BART) rather than a causal LM (GPT-2)."""
+    config = Path(model_dir) / "config.json"
+    if not config.is_file():
+        raise FileNotFoundError(f"{config}: missing; is {model_dir} a saved model?")
+    return bool(json.loads(config.read_text(encoding="utf-8")).get("is_encoder_decoder", False))
+
+
 def load_tokenizer(model_dir: str | Path) -> PreTrainedTokenizerBase:
-    """Tokenizer of ``model_dir`` with the authors' extra ``[PAD]`` token."""
+    """Tokenizer of ``model_dir``; a GPT-2 one gets the authors' extra ``[PAD]`` token."""
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    if is_seq2seq(model_dir):
+        if tokenizer.pad_token is None:
+            raise ValueError(f"{model_dir}: a seq2seq tokenizer needs a pad token")
+        return tokenizer
     if tokenizer.eos_token != EOS_TOKEN:
         raise ValueError(f"{model_dir}: expected eos token {EOS_TOKEN!r}, found {tokenizer.eos_token!r}")
     if tokenizer.pad_token != PAD_TOKEN:
@@ -39,6 +59,16 @@ def load_causal_lm(
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         _fill_new_rows(model, old_rows)
     model.config.pad_token_id = tokenizer.pad_token_id
+    return model.to(device)
+
+
+def load_seq2seq_lm(
+    model_dir: str | Path, tokenizer: PreTrainedTokenizerBase, device: str | torch.device = "cpu"
+) -> PreTrainedModel:
+    """BART-style encoder-decoder in float32 (the paper's XSUM runs used fp16 O1 on GPU; set by the trainer)."""
+    model = AutoModelForSeq2SeqLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+        raise ValueError(f"{model_dir}: the tokenizer has {len(tokenizer)} tokens, the model fewer")
     return model.to(device)
 
 
