@@ -159,6 +159,22 @@ def test_bottleneck_is_the_closest_one():
         (["--model", "gpt2-medium", "--method", "ft_top", "--no-train-embeddings"], 25_194_496, 354_823_168),
         (["--model", "gpt2-medium", "--method", "finetune"], 354_823_168, 354_823_168),
         (["--model", "gpt2-large", "--method", "finetune"], 774_030_080, 774_030_080),
+        (
+            ["--model", "bart-large", "--method", "prefix", "--prefix-length", "100", "--mid-dim", "800"],
+            7_372_800,
+            406_291_456,
+        ),  # about 1.8 %: the paper's "2 %" XSUM run
+        (
+            ["--model", "gpt2-medium", "--method", "prefix", "--prefix-length", "5", "--no-reparametrize"],
+            245_760,
+            354_823_168,
+        ),
+        (["--model", "gpt2-medium", "--method", "emb_prefix", "--prefix-length", "10"], 10_240, 354_823_168),
+        (
+            ["--model", "gpt2-medium", "--method", "infix", "--prefix-length", "10"],
+            10 * 49_152 + 10 * 1024,
+            354_823_168,
+        ),  # code form: offsets plus the learned input embeddings
     ],
 )
 def test_params_cli_counts_from_the_paper_configs(args, stored, base):

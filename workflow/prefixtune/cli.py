@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("params", help="a method's parameter counts on a paper model (no download)")
-    p.add_argument("--model", required=True, choices=["gpt2-medium", "gpt2-large"])
+    p.add_argument("--model", required=True, choices=["gpt2-medium", "gpt2-large", "bart-large"])
     p.add_argument(
         "--method", required=True, choices=["finetune", "ft_top", "adapter", "prefix", "emb_prefix", "infix"]
     )
