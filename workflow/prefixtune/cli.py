@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("synthesize", help="write synthetic demo data in a dataset's real raw format")
-    p.add_argument("--dataset", required=True, choices=["e2e", "webnlg", "dart"])
+    p.add_argument("--dataset", required=True, choices=["e2e", "webnlg", "dart", "xsum"])
     p.add_argument("--out-dir", required=True, type=Path)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-train", type=int, required=True)
@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_download)
 
     p = sub.add_parser("prepare", help="raw files -> linearized jsonl + official reference files")
-    p.add_argument("--dataset", required=True, choices=["e2e", "webnlg", "dart"])
+    p.add_argument("--dataset", required=True, choices=["e2e", "webnlg", "dart", "xsum"])
     p.add_argument("--train", required=True, type=Path)
     p.add_argument("--dev", required=True, type=Path)
     p.add_argument("--test", required=True, type=Path)
@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_dart_tokenize)
 
     p = sub.add_parser("score", help="score hypotheses with the dataset's official protocol")
-    p.add_argument("--dataset", required=True, choices=["e2e", "webnlg", "dart"])
+    p.add_argument("--dataset", required=True, choices=["e2e", "webnlg", "dart", "xsum"])
     p.add_argument("--hyp", required=True, type=Path)
     p.add_argument("--refs", required=True, type=Path)
     p.add_argument("--out", type=Path, help="write the JSON here as well")

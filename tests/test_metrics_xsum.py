@@ -1,0 +1,94 @@
+"""XSUM ROUGE against the numbers rouge-score itself printed for the shared vectors (metric_vectors/xsum)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from prefixtune.metrics.rouge import read_lines, score_xsum, score_xsum_files
+from prefixtune.metrics.score import score_files
+
+
+@pytest.fixture(scope="module")
+def xsum_vectors(shipped_vectors):
+    """The shipped copy of ../shared/metric_vectors/xsum (fixtures/metric_vectors/README.md)."""
+    return shipped_vectors / "xsum"
+
+
+def test_shipped_copy_is_the_shared_one(shared_vectors, xsum_vectors):
+    for name in ("hypotheses.txt", "references.txt", "scores.json"):
+        assert (xsum_vectors / name).read_bytes() == (shared_vectors / "xsum" / name).read_bytes()
+
+
+def test_per_example_and_mean_match_the_official_vectors(xsum_vectors):
+    expected = json.loads((xsum_vectors / "scores.json").read_text())
+    hyps, refs = read_lines(xsum_vectors / "hypotheses.txt"), read_lines(xsum_vectors / "references.txt")
+    assert hyps[3] == ""  # the empty output is scored, not dropped
+    result = score_xsum(hyps, refs)
+    for metric in ("rouge1", "rouge2", "rougeL"):
+        assert result["corpus_mean"][metric] == pytest.approx(
+            expected["mean_fmeasure_x100"][metric], abs=1e-9
+        )
+    from prefixtune.metrics.rouge import per_example
+
+    for got, want in zip(per_example(hyps, refs), expected["per_example"], strict=True):
+        for metric in ("rouge1", "rouge2", "rougeL"):
+            assert got[metric].fmeasure == pytest.approx(want[metric]["fmeasure"], abs=1e-12)
+
+
+def test_batch_bootstrap_is_seeded_and_near_the_mean(xsum_vectors):
+    hyps, refs = read_lines(xsum_vectors / "hypotheses.txt"), read_lines(xsum_vectors / "references.txt")
+    first, again = score_xsum(hyps, refs, seed=3), score_xsum(hyps, refs, seed=3)
+    assert first == again
+    # one batch of 12: the bootstrap mid is the mean up to resampling noise
+    whole = score_xsum(hyps, refs, batch_size=len(hyps))
+    for metric, mean in whole["corpus_mean"].items():
+        assert abs(whole["batch_bootstrap"][metric] - mean) < 3.0
+
+
+def test_batches_average_per_batch_medians(tmp_path):
+    refs = ["the cat sat on the mat", "a dog barked", "rain fell in Wales", "the match was won"]
+    hyps = ["the cat sat on the mat", "", "rain fell in Wales", ""]  # batch means 50 and 50, corpus mean 50
+    result = score_xsum(hyps, refs, batch_size=2)
+    assert result["corpus_mean"]["rouge1"] == pytest.approx(50.0)
+    assert 0.0 <= result["batch_bootstrap"]["rouge1"] <= 100.0
+
+
+def test_line_count_mismatch_names_both_files(tmp_path):
+    (tmp_path / "h.txt").write_text("one\ntwo\n")
+    (tmp_path / "r.txt").write_text("one\n")
+    with pytest.raises(ValueError, match=r"h\.txt has 2 lines but .*r\.txt has 1"):
+        score_xsum_files(tmp_path / "h.txt", tmp_path / "r.txt")
+
+
+def test_score_cli_writes_xsum_json(tmp_path):
+    (tmp_path / "h.txt").write_text("Wales beat France.\n\n")
+    (tmp_path / "r.txt").write_text("Wales beat France in Cardiff.\nOil prices fell.\n")
+    out = tmp_path / "s.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "prefixtune.cli",
+            "score",
+            "--dataset",
+            "xsum",
+            "--hyp",
+            str(tmp_path / "h.txt"),
+            "--refs",
+            str(tmp_path / "r.txt"),
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    saved = json.loads(out.read_text())
+    assert saved["n_hypotheses"] == 2 and saved["tools"]["rouge-score"] == "0.1.2"
+    assert (
+        saved["metrics"]["corpus_mean"]
+        == score_files("xsum", tmp_path / "h.txt", tmp_path / "r.txt")["metrics"]["corpus_mean"]
+    )
