@@ -137,6 +137,6 @@ def test_lm_corpus_is_deterministic_and_not_the_targets(tmp_path):
 
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="unknown dataset"):
-        write_synthetic("xsum", tmp_path, 0, 10, 2, 2)
+        write_synthetic("cnndm", tmp_path, 0, 10, 2, 2)
     with pytest.raises(ValueError, match="sizes must be positive"):
         write_synthetic("e2e", tmp_path, 0, 10, 0, 2)

@@ -3,8 +3,9 @@
 Reference layouts are the ones the official scorers read:
 - E2E ``{split}.refs.txt``: each item's references on consecutive lines, one blank line between items;
 - WebNLG ``{split}.refs.xml``: the challenge XML (a copy of a raw XML file, or written from the JSON);
-- DART ``{split}.refs/reference{0,1,2}.lex``: the official all-delex-reference form.
-The raw format is detected from the file suffix (.txt src1, .csv, .xml, .json).
+- DART ``{split}.refs/reference{0,1,2}.lex``: the official all-delex-reference form;
+- XSUM ``{split}.refs.txt``: one summary per line (rouge-score's input).
+The raw format is detected from the file suffix (.txt src1, .csv, .xml, .json; XSUM .tar.gz, .source, .jsonl).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from prefixtune.data.e2e import e2e_items, read_e2e, write_e2e_refs
 from prefixtune.data.errors import DataError
 from prefixtune.data.records import EvalItem, Pair, write_jsonl
 from prefixtune.data.webnlg import read_webnlg, webnlg_items, webnlg_pairs, write_webnlg_xml
+from prefixtune.data.xsum import read_xsum, write_refs, xsum_items, xsum_pairs
 from prefixtune.provenance import sha256_file, write_json_atomic
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "dev", "test")
-DATASETS = ("e2e", "webnlg", "dart")
+DATASETS = ("e2e", "webnlg", "dart", "xsum")
 DEFAULT_OPTIONS: dict[str, Any] = {"e2e_format": "src1", "webnlg_first_entry_bug": True}
 E2E_SUFFIX = {"src1": ".txt", "csv": ".csv"}
 
@@ -87,6 +89,14 @@ def _dart(raw: dict[str, Path], out_dir: Path, options: dict[str, Any]) -> dict[
     return _write(out_dir, train, evals)
 
 
+def _xsum(raw: dict[str, Path], out_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
+    train = xsum_pairs(read_xsum(raw["train"], "train"))
+    evals = {split: xsum_items(read_xsum(raw[split], split)) for split in ("dev", "test")}
+    for split, items in evals.items():
+        write_refs(out_dir / f"{split}.refs.txt", items)
+    return _write(out_dir, train, evals)
+
+
 def _write(out_dir: Path, train: list[Pair], evals: dict[str, list[EvalItem]]) -> dict[str, Any]:
     write_jsonl(out_dir / "train.jsonl", train)
     counts: dict[str, Any] = {"train": {"pairs": len(train)}}
@@ -113,7 +123,7 @@ def prepare(dataset: str, raw_files: dict[str, Path], out_dir: Path, options: di
     resolved = _options(options)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    counts = {"e2e": _e2e, "webnlg": _webnlg, "dart": _dart}[dataset](raw, out_dir, resolved)
+    counts = {"e2e": _e2e, "webnlg": _webnlg, "dart": _dart, "xsum": _xsum}[dataset](raw, out_dir, resolved)
     manifest = {
         "dataset": dataset,
         "options": resolved,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from prefixtune.data import synthetic_dart, synthetic_e2e, synthetic_webnlg
+from prefixtune.data import synthetic_dart, synthetic_e2e, synthetic_webnlg, synthetic_xsum
 from prefixtune.data.linearize import (
     gpt2_prompt,
     linearize_dart,
@@ -24,6 +24,7 @@ WRITERS = {
     "e2e": synthetic_e2e.write_e2e,
     "webnlg": synthetic_webnlg.write_webnlg,
     "dart": synthetic_dart.write_dart,
+    "xsum": synthetic_xsum.write_xsum,
 }
 
 
@@ -35,7 +36,8 @@ def write_synthetic(
     ``n_train`` counts training pairs (lines / good lexicalisations / annotations); ``n_dev`` and ``n_test``
     count evaluation items (distinct MRs / entries). Primary files: E2E ``src1_{train,valid,test}.txt`` (also
     the challenge CSVs), WebNLG ``train.xml``, ``dev.xml``, ``testdata_with_lex.xml`` (also
-    ``{train,dev,test}.json``), DART ``dart-v1.1.1-full-{train,dev,test}.json`` (also the test ``.xml``).
+    ``{train,dev,test}.json``), DART ``dart-v1.1.1-full-{train,dev,test}.json`` (also the test ``.xml``), XSUM
+    ``xsum.tar.gz`` (all three splits, the legacy layout).
     """
     if dataset not in WRITERS:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(WRITERS)}")

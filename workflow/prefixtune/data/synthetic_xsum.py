@@ -1,0 +1,182 @@
+"""Synthetic XSUM-like news for the offline demo, written as the legacy ``xsum.tar.gz`` the real reader opens.
+
+Each article (4-5 sentences, sport / politics / business / science) has a one-sentence summary that restates its
+key event in other words, as XSUM's summaries do, so it is learnable from the article but not a copy of a
+sentence. ``xsum_pretraining_pairs`` gives other articles (their lead sentence as the output, and denoising
+pairs) to pre-train the tiny BART; their entities are drawn independently, so they are never a demo target by
+design. Deterministic from the seed.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+from prefixtune.provenance import write_bytes_atomic
+
+TEAMS = [
+    "Cardiff City",
+    "Hull",
+    "Leeds United",
+    "Aberdeen",
+    "Swansea",
+    "Norwich",
+    "Brentford",
+    "Dundee",
+    "Exeter",
+    "Wrexham",
+    "Bristol Rovers",
+    "Motherwell",
+]
+PLAYERS = [
+    "Sam Evans",
+    "Callum Reid",
+    "Jordan Hale",
+    "Liam Doyle",
+    "Ryan Moss",
+    "Owen Blake",
+    "Tom Parry",
+    "Kieran Shaw",
+]
+COMPETITIONS = ["FA Cup", "Championship", "League Cup", "Scottish Premiership", "League One"]
+PEOPLE = [
+    "Anna Price",
+    "David Lowe",
+    "Helen Marsh",
+    "Peter Quinn",
+    "Sarah Boyd",
+    "Mark Fenton",
+    "Ruth Ellis",
+    "James Hart",
+]
+ROLES = ["First Minister", "mayor", "council leader", "health secretary", "transport minister"]
+PLACES = ["Wales", "Glasgow", "Belfast", "Manchester", "Cornwall", "Leeds", "Dundee", "Bristol"]
+POLICIES = [
+    ("build 5,000 new homes", "new homes"),
+    ("cut bus fares", "cheaper bus fares"),
+    ("close two hospitals", "hospital closures"),
+    ("plant a million trees", "tree planting"),
+    ("ban cars from the city centre", "a city centre car ban"),
+]
+COMPANIES = ["Tesco", "Rolls-Royce", "Barclays", "Greggs", "BT", "Vodafone", "Burberry", "Aviva"]
+SECTORS = ["retail", "engineering", "banking", "telecoms", "insurance", "fashion"]
+ANIMALS = [
+    ("bees", "recognise human faces"),
+    ("crows", "solve simple puzzles"),
+    ("dolphins", "call each other by name"),
+    ("sheep", "remember forty faces"),
+    ("octopuses", "open jars"),
+    ("pigeons", "read words"),
+]
+CITIES = ["Oxford", "Edinburgh", "Cardiff", "Exeter", "York", "Bristol", "Aberdeen"]
+DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+Article = tuple[str, str]  # (document, summary)
+
+
+def _sport(rng: random.Random) -> Article:
+    team, rival = rng.sample(TEAMS, 2)
+    player, comp, day = rng.choice(PLAYERS), rng.choice(COMPETITIONS), rng.choice(DAYS)
+    goals, against, fans = rng.randint(2, 4), rng.randint(0, 1), rng.randint(8, 40) * 1000
+    sentences = [
+        f"{team} beat {rival} {goals}-{against} in the {comp} on {day}.",
+        f"{player} scored twice for the home side in front of {fans:,} fans.",
+        f"The result leaves {rival} {rng.randint(2, 12)} points behind the leaders.",
+        f"The manager of {team} said he was proud of his players.",
+    ]
+    summary = f"{player} scored twice as {team} won against {rival} in the {comp}."
+    return _arrange(rng, sentences), summary
+
+
+def _politics(rng: random.Random) -> Article:
+    person, rival = rng.sample(PEOPLE, 2)
+    role, place = rng.choice(ROLES), rng.choice(PLACES)
+    policy, short = rng.choice(POLICIES)
+    cost = rng.randint(2, 90)
+    sentences = [
+        f"{person}, the {role} of {place}, has announced plans to {policy}.",
+        f"The proposal would cost about {cost} million pounds over {rng.randint(2, 6)} years.",
+        f"{rival} said the plan was {rng.choice(['reckless', 'too late', 'welcome but vague'])}.",
+        f"A vote on the plan is expected in {rng.choice(['March', 'June', 'October'])}.",
+    ]
+    summary = f"Plans for {short} in {place} would cost {cost} million pounds, the {role} has said."
+    return _arrange(rng, sentences), summary
+
+
+def _business(rng: random.Random) -> Article:
+    company, sector, city = rng.choice(COMPANIES), rng.choice(SECTORS), rng.choice(CITIES)
+    fall, jobs = rng.randint(3, 19), rng.randint(2, 30) * 100
+    result = rng.choice(["weak", "disappointing", "lower than expected"])
+    sentences = [
+        f"Shares in {company} fell {fall}% on {rng.choice(DAYS)} after the firm reported {result} profits.",
+        f"The {sector} company, which employs staff in {city}, said sales had slowed.",
+        f"Its chief executive warned that {jobs:,} jobs could go.",
+        "Analysts said the figures were worse than they had feared.",
+    ]
+    summary = f"Shares in {company} have dropped {fall}% after the {sector} firm's {result} results."
+    return _arrange(rng, sentences), summary
+
+
+def _science(rng: random.Random) -> Article:
+    (animal, ability), city = rng.choice(ANIMALS), rng.choice(CITIES)
+    scientist, count = rng.choice(PEOPLE), rng.randint(20, 300)
+    sentences = [
+        f"Researchers at the University of {city} have found that {animal} can {ability}.",
+        f"The team studied {count} {animal} over {rng.randint(2, 5)} years.",
+        f"Dr {scientist} said the finding surprised the team.",
+        "The study is published in a scientific journal.",
+    ]
+    summary = f"{animal.capitalize()} are able to {ability}, a study by scientists in {city} suggests."
+    return _arrange(rng, sentences), summary
+
+
+DOMAINS: list[Callable[[random.Random], Article]] = [_sport, _politics, _business, _science]
+
+
+def _arrange(rng: random.Random, sentences: list[str]) -> str:
+    """The lead stays first; the rest is shuffled so position alone does not give the summary away."""
+    rest = sentences[1:]
+    rng.shuffle(rest)
+    return " ".join([sentences[0], *rest])
+
+
+def sample_articles(rng: random.Random, n: int) -> list[Article]:
+    return [rng.choice(DOMAINS)(rng) for _ in range(n)]
+
+
+def write_xsum(out_dir: Path, rng: random.Random, n_train: int, n_dev: int, n_test: int) -> dict[str, Path]:
+    """``xsum.tar.gz`` with ``xsum/{train,val,test}.{source,target}``; every split maps to the tarball."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for name, n in (("train", n_train), ("val", n_dev), ("test", n_test)):
+            articles = sample_articles(rng, n)
+            for suffix, texts in (("source", [a[0] for a in articles]), ("target", [a[1] for a in articles])):
+                data = "".join(t + "\n" for t in texts).encode("utf-8")
+                info = tarfile.TarInfo(f"xsum/{name}.{suffix}")
+                info.size, info.mtime = len(data), 0  # mtime 0: the same bytes on every run
+                tar.addfile(info, io.BytesIO(data))
+    path = Path(out_dir) / "xsum.tar.gz"
+    write_bytes_atomic(path, _deterministic_gzip(buffer.getvalue()))
+    return {"train": path, "dev": path, "test": path}
+
+
+def _deterministic_gzip(data: bytes) -> bytes:
+    """Zero the gzip header's timestamp (bytes 4-7) so identical content gives identical files."""
+    return data[:4] + b"\0\0\0\0" + data[8:]
+
+
+def xsum_pretraining_pairs(seed: int, n: int) -> list[tuple[str, str]]:
+    """Pairs to pre-train the tiny BART: other articles -> their lead sentence, and word-dropped -> intact."""
+    rng = random.Random(f"xsum-pretrain:{seed}")
+    pairs = []
+    for document, _ in sample_articles(rng, n):
+        sentences = document.split(". ")
+        if rng.random() < 0.5:
+            pairs.append((document, sentences[0].rstrip(".") + "."))
+        else:
+            words = document.split()
+            kept = [w for w in words if rng.random() > 0.15]
+            pairs.append((" ".join(kept), document))
+    return pairs
