@@ -53,6 +53,13 @@ def cmd_base_model(args: argparse.Namespace) -> None:
 
         download_hub_model(args.hub_id, args.revision, args.out)
         return
+    if args.arch == "bart":
+        from prefixtune.data.synthetic_xsum import xsum_pretraining_pairs
+        from prefixtune.models.tiny_bart import TinyBartRecipe, build_tiny_bart
+
+        bart_recipe = TinyBartRecipe(**args.tiny_recipe)
+        build_tiny_bart(args.out, xsum_pretraining_pairs(bart_recipe.seed, args.corpus_size), bart_recipe)
+        return
     from prefixtune.data.synthetic import synthetic_lm_corpus
     from prefixtune.models.tiny import TinyRecipe, build_tiny_model
 
@@ -169,10 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--webnlg-first-entry-bug", action=argparse.BooleanOptionalAction, default=True)
     p.set_defaults(func=cmd_prepare)
 
-    p = sub.add_parser("base-model", help="a hub model saved locally, or the offline tiny GPT-2")
+    p = sub.add_parser("base-model", help="a hub model saved locally, or the offline tiny GPT-2 / BART")
     p.add_argument("--hub-id", help="e.g. gpt2-medium; omit to build the tiny offline model")
     p.add_argument("--revision", default=None)
-    p.add_argument("--tiny-recipe", type=_json_arg, default={}, help="TinyRecipe fields as JSON")
+    p.add_argument("--arch", choices=["gpt2", "bart"], default="gpt2", help="the tiny model's architecture")
+    p.add_argument("--tiny-recipe", type=_json_arg, default={}, help="TinyRecipe / TinyBartRecipe fields as JSON")
     p.add_argument("--corpus-size", type=int, default=20000, help="synthetic sentences for the tiny LM")
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_base_model)

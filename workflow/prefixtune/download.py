@@ -45,12 +45,16 @@ def download(url: str, out: Path, sha256: str | None) -> str:
 
 
 def download_hub_model(hub_id: str, revision: str | None, out_dir: Path) -> None:
-    """Save a hub model and tokenizer with ``save_pretrained`` so the pipeline loads every model from a folder."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Save a hub model and tokenizer with ``save_pretrained`` so the pipeline loads every model from a folder.
+
+    GPT-2 as a causal LM, BART (``facebook/bart-large``) as a seq2seq LM, told apart by the hub config."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    seq2seq = AutoConfig.from_pretrained(hub_id, revision=revision).is_encoder_decoder
     AutoTokenizer.from_pretrained(hub_id, revision=revision).save_pretrained(tmp)
-    AutoModelForCausalLM.from_pretrained(hub_id, revision=revision).save_pretrained(tmp)
+    model_class = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+    model_class.from_pretrained(hub_id, revision=revision).save_pretrained(tmp)
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.replace(out_dir)

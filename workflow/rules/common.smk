@@ -84,7 +84,12 @@ def download_entry(wildcards):
     )
 
 
-REFS = {"e2e": "{split}.refs.txt", "webnlg": "{split}.refs.xml", "dart": "{split}.refs"}
+REFS = {
+    "e2e": "{split}.refs.txt",
+    "webnlg": "{split}.refs.xml",
+    "dart": "{split}.refs",
+    "xsum": "{split}.refs.txt",
+}
 
 
 def hypothesis_file(wildcards):
@@ -97,4 +102,7 @@ def base_model_args(wildcards):
     if model["source"] == "hub":
         return f"--hub-id {model['hub_id']} --revision {model.get('revision', 'main')}"
     recipe = json.dumps(model.get("recipe", {}))
-    return f"--tiny-recipe '{recipe}' --corpus-size {model.get('corpus_size', 20000)}"
+    return (
+        f"--arch {model.get('arch', 'gpt2')} --tiny-recipe '{recipe}'"
+        f" --corpus-size {model.get('corpus_size', 20000)}"
+    )
