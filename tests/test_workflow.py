@@ -43,7 +43,9 @@ def test_paper_scale_dry_run_plans_table1(profile):
 
 def test_demo_dry_run_builds_everything_offline():
     counts = job_counts(snakemake("-n", "--forceall", "--configfile", "config/demo.yaml"))
-    assert counts["train"] == 15 and counts["base_model"] == 1 and "download" not in counts
+    # Table 1 (15) + Table 2 on XSUM (2) + Table 4 (4 new; PREFIX shared with Table 1) + the methods check (3)
+    assert counts["train"] == 24 and counts["base_model"] == 2 and "download" not in counts
+    assert counts["report"] == 4
 
 
 def test_bad_config_is_rejected_at_start_up(tmp_path):
@@ -83,10 +85,17 @@ def _shrunk_demo_config(tmp_path: Path) -> Path:
     tiny = config["models"]["tiny-gpt2"]
     tiny["corpus_size"] = 800
     tiny["recipe"].update(vocab_size=800, n_embd=32, pretrain_steps=20)
+    bart = config["models"]["tiny-bart"]
+    bart["corpus_size"] = 200
+    bart["recipe"].update(vocab_size=600, d_model=32, ffn_dim=64, pretrain_steps=20)
     for per_dataset in config["training"]["hparams"].values():
         for hparams in per_dataset.values():
             hparams["epochs"] = 1
     config["decoding"]["max_new_tokens"] = 12
+    config["decoding_by_dataset"]["xsum"].update(min_length=3, max_length=16)
+    for method in config["methods"].values():
+        if method.get("init") == "word":
+            method["init_steps"] = 20
     path = tmp_path / "ci.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True))
     return path
@@ -107,6 +116,17 @@ def test_whole_dag_runs_offline_and_rebuilds_lost_outputs(tmp_path):
     for row in rows:  # every E2E/WebNLG/DART BLEU, METEOR and TER cell holds a number beside the paper's
         cells = row.split(" | ")[2:19]
         assert all(re.fullmatch(r"-?\d+\.\d+ / \d+\.\d+", c) for c in cells), row
+    for artifact, labels in {
+        "table2": ["FINE-TUNE", "PREFIX (2%)"],
+        "table4": ["PREFIX", "EMB-1", "EMB-10", "INFIX-1", "INFIX-10"],
+        "methods": ["PREFIX, MLP", "PREFIX = LM", "FINE-TUNE, 'table"],
+    }.items():
+        lines = (tmp_path / f"reports/{artifact}.md").read_text(encoding="utf-8").splitlines()
+        for label in labels:  # every method kind ran: each row has a number in its first cell
+            row = next(line for line in lines if line.startswith(f"| {label}"))
+            assert re.fullmatch(r"-?\d+\.\d+ / (\d+\.\d+|–)", row.split(" | ")[2]), row
+    bart_run = tmp_path / "results/runs/xsum-tiny-bart-prefix_xsum_2pct/trained"
+    assert (bart_run / "bart_prefix.safetensors").is_file()
     csv_text = (tmp_path / "reports/table1.csv").read_text(encoding="utf-8")
     assert csv_text.startswith("# DEMO")
     for rule in ("base_model", "train", "decode", "score", "prepare", "report"):

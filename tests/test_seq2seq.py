@@ -1,0 +1,138 @@
+"""BART on XSUM through the pipeline's own train and decode entry points: batches, loss, what is saved, decoding."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from prefixtune.data.records import EvalItem, Pair, write_jsonl
+from prefixtune.decode import decode_split
+from prefixtune.models.loading import is_seq2seq, load_tokenizer
+from prefixtune.seq2seq import (
+    IGNORE,
+    Seq2SeqExample,
+    collate_seq2seq,
+    encode_seq2seq,
+    generate_kwargs,
+    seq2seq_loss,
+)
+from prefixtune.train import train_run
+from tiny_bart_models import one_thread, tiny_bart_dir
+
+XSUM_DECODING = {
+    "num_beams": 6,
+    "min_length": 3,
+    "max_length": 20,
+    "no_repeat_ngram_size": 3,
+    "length_penalty": 0.8,
+    "early_stopping": True,
+    "forced_bos": False,
+    "batch_size": 2,
+}
+PAIRS = [
+    Pair("The Mill offers Thai dishes by the river and is cheap .", "The Mill offers cheap Thai dishes."),
+    Pair("Aromi , in the city centre , offers French dishes .", "Aromi offers French dishes."),
+    Pair("Blue Spice offers Indian dishes near The Eagle .", "Blue Spice offers Indian dishes."),
+]
+
+
+def test_collate_shifts_labels_right_behind_the_decoder_start():
+    batch = collate_seq2seq(
+        [Seq2SeqExample([0, 5, 6, 2], [0, 7, 2]), Seq2SeqExample([0, 9, 2], [0, 8, 8, 2])], 1, 2
+    )
+    assert batch.input_ids.tolist() == [[0, 5, 6, 2], [0, 9, 2, 1]]
+    assert batch.attention_mask.tolist() == [[1, 1, 1, 1], [1, 1, 1, 0]]
+    assert batch.labels.tolist() == [[0, 7, 2, IGNORE], [0, 8, 8, 2]]
+    assert batch.decoder_input_ids.tolist() == [[2, 0, 7, 1], [2, 0, 8, 8]]
+
+
+def test_loss_ignores_padding_and_matches_cross_entropy():
+    logits = torch.randn(2, 3, 11)
+    labels = torch.tensor([[1, 2, IGNORE], [3, 4, 5]])
+    expected = torch.nn.functional.cross_entropy(logits.view(-1, 11), labels.view(-1), ignore_index=IGNORE)
+    assert torch.allclose(seq2seq_loss(logits, labels, "token_mean"), expected)
+    with pytest.raises(ValueError, match="unknown loss mode"):
+        seq2seq_loss(logits, labels, "mean")
+
+
+def test_truncation_keeps_the_end_token():
+    tokenizer = load_tokenizer(tiny_bart_dir())
+    example = encode_seq2seq(Pair("word " * 100, "summary " * 100), tokenizer, max_source=12, max_target=6)
+    assert len(example.source_ids) == 12 and len(example.target_ids) == 6
+    assert (
+        example.source_ids[0] == tokenizer.bos_token_id and example.source_ids[-1] == tokenizer.eos_token_id
+    )
+
+
+def test_every_generate_setting_is_explicit():
+    tokenizer = load_tokenizer(tiny_bart_dir())
+    kwargs = generate_kwargs({**XSUM_DECODING, "max_length": 62, "min_length": 11}, tokenizer)
+    assert kwargs["num_beams"] == 6 and kwargs["min_length"] == 11 and kwargs["max_length"] == 62
+    assert (
+        kwargs["no_repeat_ngram_size"] == 3 and kwargs["length_penalty"] == 0.8 and kwargs["early_stopping"]
+    )
+    assert (
+        kwargs["forced_bos_token_id"] is None and kwargs["decoder_start_token_id"] == tokenizer.eos_token_id
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "settings", "saved"),
+    [
+        ("finetune", {"loss": "token_mean", "lm_dropout": True}, "model.safetensors"),
+        (
+            "prefix",
+            {"loss": "token_mean", "lm_dropout": True, "mid_dim": 32, "prefix_length": 4},
+            "bart_prefix.safetensors",
+        ),
+    ],
+)
+def test_train_then_decode_a_bart_run(tmp_path, kind, settings, saved):
+    base = tiny_bart_dir()
+    assert is_seq2seq(base)
+    write_jsonl(tmp_path / "train.jsonl", PAIRS * 4)
+    items = [
+        EvalItem(id=str(i), source=p.source, references=[p.target], key=str(i)) for i, p in enumerate(PAIRS)
+    ]
+    write_jsonl(tmp_path / "test.jsonl", items)
+    spec = {
+        "run_id": f"xsum-tiny-{kind}",
+        "method": kind,
+        "method_settings": settings,
+        "hparams": {
+            "learning_rate": 5e-3,
+            "epochs": 4,
+            "batch_size": 4,
+            "seed": 1,
+            "max_source_tokens": 64,
+            "max_target_tokens": 16,
+        },
+    }
+    with one_thread():
+        record = train_run(
+            spec,
+            tmp_path / "train.jsonl",
+            base,
+            tmp_path / "trained",
+            tmp_path / "run.json",
+            tmp_path / "ckpt",
+        )
+        losses = record["training"]["loss_every_50_steps"] + [record["training"]["final_loss"]]
+        assert record["training"]["steps"] == 12 and losses[-1] < losses[0]
+        assert (tmp_path / "trained" / saved).is_file()
+        decode_split(
+            spec,
+            tmp_path / "test.jsonl",
+            base,
+            tmp_path / "trained",
+            tmp_path / "test.hyp.txt",
+            XSUM_DECODING,
+        )
+    lines = (tmp_path / "test.hyp.txt").read_text().splitlines()
+    assert len(lines) == 3 and all(lines)
+    assert json.loads((tmp_path / "test.hyp.json").read_text())["decoding"] == XSUM_DECODING
+    if kind == "prefix":  # only the three prefixes are saved (tests/test_bart_prefix.py: BART stays frozen)
+        saved_files = sorted(p.name for p in (tmp_path / "trained").iterdir())
+        assert saved_files == ["bart_prefix.safetensors", "bart_prefix_config.json"]
