@@ -104,5 +104,10 @@ def test_synthetic_xsum_is_deterministic_and_not_in_the_pretraining_targets(tmp_
     assert first["train"].read_bytes() == second["train"].read_bytes()
     summaries = {s for _, s in sample_articles(random.Random("xsum:5"), 40)}
     pretraining_outputs = {target for _, target in xsum_pretraining_pairs(0, 300)}
-    assert not summaries & pretraining_outputs  # pre-training never shows a summary in the demo's style
+    assert not summaries & pretraining_outputs  # no demo summary is a pre-training output
+    from prefixtune.data.synthetic_xsum import DEMO_POOL
+
+    names = [n for key in ("TEAMS", "PLAYERS", "PEOPLE", "COMPANIES") for n in DEMO_POOL[key]]
+    texts = " ".join(a + " " + b for a, b in xsum_pretraining_pairs(0, 300))
+    assert not [n for n in names if n in texts]  # pre-training is about other entities
     assert all(len(doc.split()) <= 120 for doc, _ in sample_articles(random.Random(0), 200))

@@ -1,10 +1,11 @@
 """Synthetic XSUM-like news for the offline demo, written as the legacy ``xsum.tar.gz`` the real reader opens.
 
-Each article (4-5 sentences, sport / politics / business / science) has a one-sentence summary that restates its
+Each article (4 sentences, sport / politics / business / science) has a one-sentence summary that restates its
 key event in other words, as XSUM's summaries do, so it is learnable from the article but not a copy of a
-sentence. ``xsum_pretraining_pairs`` gives other articles (their lead sentence as the output, and denoising
-pairs) to pre-train the tiny BART; their entities are drawn independently, so they are never a demo target by
-design. Deterministic from the seed.
+sentence. ``xsum_pretraining_pairs`` pre-trains the tiny BART on articles about *other* entities (their own
+teams, people, places, companies and animals): article -> summary, article -> lead sentence, and denoising. So
+the frozen BART knows the news register and how to summarise, as bart-large does from its pre-training, yet no
+pre-training output is a demo target. Deterministic from the seed.
 """
 
 from __future__ import annotations
@@ -73,12 +74,36 @@ ANIMALS = [
 ]
 CITIES = ["Oxford", "Edinburgh", "Cardiff", "Exeter", "York", "Bristol", "Aberdeen"]
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+DEMO_POOL = {
+    "TEAMS": TEAMS,
+    "PLAYERS": PLAYERS,
+    "PEOPLE": PEOPLE,
+    "PLACES": PLACES,
+    "COMPANIES": COMPANIES,
+    "CITIES": CITIES,
+    "ANIMALS": ANIMALS,
+}
+# Pre-training entities: disjoint from the demo's, so a pre-training summary can never be a demo target.
+PRETRAINING_POOL = {
+    "TEAMS": ["Luton", "Reading", "Stoke", "Kilmarnock", "Oldham", "Barnsley", "Hibernian", "Newport County"],
+    "PLAYERS": ["Dan Walsh", "Adam Kerr", "Ben Foley", "Ciaran Lyle", "Josh Patel", "Matt Rowe"],
+    "PEOPLE": ["Laura Finch", "Simon Tate", "Grace Owen", "Neil Burke", "Emma Lund", "Paul Keane"],
+    "PLACES": ["Derby", "Inverness", "Swindon", "Newry", "Norfolk", "Perth"],
+    "COMPANIES": ["Unilever", "Sainsbury's", "Lloyds", "Next", "Centrica", "Ocado"],
+    "CITIES": ["Durham", "Bath", "Stirling", "Lancaster", "Leicester"],
+    "ANIMALS": [
+        ("rats", "feel regret"),
+        ("goats", "read human moods"),
+        ("wasps", "recognise faces"),
+        ("ravens", "plan ahead"),
+    ],
+}
 Article = tuple[str, str]  # (document, summary)
 
 
-def _sport(rng: random.Random) -> Article:
-    team, rival = rng.sample(TEAMS, 2)
-    player, comp, day = rng.choice(PLAYERS), rng.choice(COMPETITIONS), rng.choice(DAYS)
+def _sport(rng: random.Random, pool: dict) -> Article:
+    team, rival = rng.sample(pool["TEAMS"], 2)
+    player, comp, day = rng.choice(pool["PLAYERS"]), rng.choice(COMPETITIONS), rng.choice(DAYS)
     goals, against, fans = rng.randint(2, 4), rng.randint(0, 1), rng.randint(8, 40) * 1000
     sentences = [
         f"{team} beat {rival} {goals}-{against} in the {comp} on {day}.",
@@ -90,9 +115,9 @@ def _sport(rng: random.Random) -> Article:
     return _arrange(rng, sentences), summary
 
 
-def _politics(rng: random.Random) -> Article:
-    person, rival = rng.sample(PEOPLE, 2)
-    role, place = rng.choice(ROLES), rng.choice(PLACES)
+def _politics(rng: random.Random, pool: dict) -> Article:
+    person, rival = rng.sample(pool["PEOPLE"], 2)
+    role, place = rng.choice(ROLES), rng.choice(pool["PLACES"])
     policy, short = rng.choice(POLICIES)
     cost = rng.randint(2, 90)
     sentences = [
@@ -105,8 +130,8 @@ def _politics(rng: random.Random) -> Article:
     return _arrange(rng, sentences), summary
 
 
-def _business(rng: random.Random) -> Article:
-    company, sector, city = rng.choice(COMPANIES), rng.choice(SECTORS), rng.choice(CITIES)
+def _business(rng: random.Random, pool: dict) -> Article:
+    company, sector, city = rng.choice(pool["COMPANIES"]), rng.choice(SECTORS), rng.choice(pool["CITIES"])
     fall, jobs = rng.randint(3, 19), rng.randint(2, 30) * 100
     result = rng.choice(["weak", "disappointing", "lower than expected"])
     sentences = [
@@ -119,9 +144,9 @@ def _business(rng: random.Random) -> Article:
     return _arrange(rng, sentences), summary
 
 
-def _science(rng: random.Random) -> Article:
-    (animal, ability), city = rng.choice(ANIMALS), rng.choice(CITIES)
-    scientist, count = rng.choice(PEOPLE), rng.randint(20, 300)
+def _science(rng: random.Random, pool: dict) -> Article:
+    (animal, ability), city = rng.choice(pool["ANIMALS"]), rng.choice(pool["CITIES"])
+    scientist, count = rng.choice(pool["PEOPLE"]), rng.randint(20, 300)
     sentences = [
         f"Researchers at the University of {city} have found that {animal} can {ability}.",
         f"The team studied {count} {animal} over {rng.randint(2, 5)} years.",
@@ -132,7 +157,7 @@ def _science(rng: random.Random) -> Article:
     return _arrange(rng, sentences), summary
 
 
-DOMAINS: list[Callable[[random.Random], Article]] = [_sport, _politics, _business, _science]
+DOMAINS: list[Callable[[random.Random, dict], Article]] = [_sport, _politics, _business, _science]
 
 
 def _arrange(rng: random.Random, sentences: list[str]) -> str:
@@ -142,8 +167,8 @@ def _arrange(rng: random.Random, sentences: list[str]) -> str:
     return " ".join([sentences[0], *rest])
 
 
-def sample_articles(rng: random.Random, n: int) -> list[Article]:
-    return [rng.choice(DOMAINS)(rng) for _ in range(n)]
+def sample_articles(rng: random.Random, n: int, pool: dict | None = None) -> list[Article]:
+    return [rng.choice(DOMAINS)(rng, pool or DEMO_POOL) for _ in range(n)]
 
 
 def write_xsum(out_dir: Path, rng: random.Random, n_train: int, n_dev: int, n_test: int) -> dict[str, Path]:
@@ -168,15 +193,16 @@ def _deterministic_gzip(data: bytes) -> bytes:
 
 
 def xsum_pretraining_pairs(seed: int, n: int) -> list[tuple[str, str]]:
-    """Pairs to pre-train the tiny BART: other articles -> their lead sentence, and word-dropped -> intact."""
+    """Pre-training pairs about other entities: article -> summary, article -> lead, word-dropped -> intact."""
     rng = random.Random(f"xsum-pretrain:{seed}")
     pairs = []
-    for document, _ in sample_articles(rng, n):
-        sentences = document.split(". ")
-        if rng.random() < 0.5:
-            pairs.append((document, sentences[0].rstrip(".") + "."))
+    for document, summary in sample_articles(rng, n, PRETRAINING_POOL):
+        task = rng.randrange(3)
+        if task == 0:
+            pairs.append((document, summary))
+        elif task == 1:
+            pairs.append((document, document.split(". ")[0].rstrip(".") + "."))
         else:
-            words = document.split()
-            kept = [w for w in words if rng.random() > 0.15]
+            kept = [w for w in document.split() if rng.random() > 0.15]
             pairs.append((" ".join(kept), document))
     return pairs
