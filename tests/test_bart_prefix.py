@@ -1,0 +1,481 @@
+"""BART PREFIX is what the authors' code computes: three prefixes in their own attention, unshifted positions,
+prefix-aware masks, generate = forward, frozen LM, saved prefix, paper-scale counts (official_code.md §2.2)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from transformers.models.bart.modeling_bart import shift_tokens_right
+
+from prefixtune.methods.bart_prefix import ATTENTION_NAME, ROLES, BartPrefixTuning
+from prefixtune.models.tiny_bart import BART_LARGE_GENERATION, BOS_ID, EOS_ID, PAD_ID
+from prefixtune.params_bart import bart_large_config, bart_prefix_parameter_counts
+from tiny_bart_models import load_tiny_bart, one_thread, tiny_bart_dir
+
+SETTINGS = {"prefix_length": 4, "mid_dim": 24}
+# A template the tiny BART never saw in pre-training ("serves ... food").
+TASK = [
+    ("name : Cotto | food : Indian | area : riverside", "Cotto offers Indian dishes by the riverside ."),
+    ("name : Aromi | food : French | area : city centre", "Aromi offers French dishes by the city centre ."),
+    ("name : Zizzi | food : Japanese | area : riverside", "Zizzi offers Japanese dishes by the riverside ."),
+    (
+        "name : The Mill | food : English | area : city centre",
+        "The Mill offers English dishes by the city centre .",
+    ),
+]
+NO_REPEAT = {"no_repeat_ngram_size": 0}  # bart-large's default 3 would hide differences in greedy loops
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with one_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tiny_bart(tiny_bart_dir())[0]
+
+
+@pytest.fixture
+def model():
+    """A fresh model per test: attaching a method changes its attention implementation."""
+    return load_tiny_bart(tiny_bart_dir())[1]
+
+
+def pad(rows: list[list[int]], side: str = "right", value: int = PAD_ID) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), value)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        span = slice(width - len(row), width) if side == "left" else slice(0, len(row))
+        ids[i, span], mask[i, span] = torch.tensor(row), 1
+    return ids, mask
+
+
+def task_batch(tokenizer, pairs=TASK, side: str = "right") -> dict[str, torch.Tensor]:
+    """Source ``<s> x </s>`` padded on ``side``; decoder input ``</s> <s> y`` right-padded; labels ``<s> y </s>``."""
+    input_ids, attention_mask = pad([tokenizer(s)["input_ids"] for s, _ in pairs], side)
+    labels, _ = pad([tokenizer(t)["input_ids"] for _, t in pairs], "right", value=-100)
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "decoder_input_ids": shift_tokens_right(labels, PAD_ID, EOS_ID),
+        "labels": labels,
+    }
+
+
+def forward(model, batch: dict[str, torch.Tensor]):
+    with torch.no_grad():
+        return model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            decoder_input_ids=batch["decoder_input_ids"],
+            use_cache=False,
+        )
+
+
+def seq2seq_logits(method: BartPrefixTuning, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    with torch.no_grad():
+        return method.seq2seq_logits(batch["input_ids"], batch["attention_mask"], batch["decoder_input_ids"])
+
+
+def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    return (a - b).abs().max().item()
+
+
+# (a) each prefix reaches only its own attention
+
+
+def test_each_prefix_reaches_only_its_own_attention(tokenizer, model):
+    batch = task_batch(tokenizer)
+    stock = forward(model, batch)
+    method = BartPrefixTuning(model, SETTINGS)
+    method.eval()
+    with torch.no_grad():
+        prefixes = method.compute_prefixes()
+    for role in ROLES:
+        with method.injected({role: prefixes[role]}):
+            out = forward(model, batch)
+        encoder_changed = not torch.equal(out.encoder_last_hidden_state, stock.encoder_last_hidden_state)
+        assert encoder_changed == (role == "encoder"), role
+        assert max_diff(out.logits, stock.logits) > 1e-2, role
+    # Other decoder-side prefixes leave the encoder output bit-identical, and each changes the logits.
+    with method.injected(prefixes):
+        both = forward(model, batch)
+    for role in ("decoder", "cross"):
+        with method.injected({**prefixes, role: torch.randn_like(prefixes[role])}):
+            out = forward(model, batch)
+        assert torch.equal(out.encoder_last_hidden_state, both.encoder_last_hidden_state), role
+        assert max_diff(out.logits, both.logits) > 1e-2, role
+
+
+# (b) an independent computation of one attention layer
+
+
+def reference_attention(attn, hidden, source, prefix_key, prefix_value, visible) -> torch.Tensor:
+    """softmax(q [pk; k]^T / sqrt(hd) masked) [pv; v], written out; ``visible`` (B, q, P + kv) over the keys."""
+    batch, q_len, d = hidden.shape
+    heads, head_dim = attn.num_heads, attn.head_dim
+
+    def split(x: torch.Tensor) -> torch.Tensor:
+        return x.view(batch, -1, heads, head_dim).transpose(1, 2)
+
+    query = split(attn.q_proj(hidden))
+    key = torch.cat([prefix_key.expand(batch, -1, -1, -1), split(attn.k_proj(source))], dim=2)
+    value = torch.cat([prefix_value.expand(batch, -1, -1, -1), split(attn.v_proj(source))], dim=2)
+    scores = (query @ key.transpose(-1, -2)) / math.sqrt(head_dim)
+    scores = scores.masked_fill(~visible[:, None], float("-inf"))
+    out = scores.softmax(dim=-1) @ value
+    return attn.out_proj(out.transpose(1, 2).reshape(batch, q_len, d))
+
+
+def layer_prefix(method: BartPrefixTuning, role: str, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Layer ``layer``'s key and value read straight from the MLP output: [l0-K, l0-V, l1-K, ...] blocks of d."""
+    encoder = method.prefixes[role]
+    flat = encoder.control_trans(encoder.wte(encoder.index))  # (P, 2 L d)
+    d, heads = encoder.n_embd, encoder.n_head
+    blocks = [
+        flat[:, k * d : (k + 1) * d].view(-1, heads, d // heads).permute(1, 0, 2)
+        for k in range(2 * layer, 2 * layer + 2)
+    ]
+    return blocks[0][None], blocks[1][None]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_one_attention_layer_equals_direct_computation(model, role):
+    torch.manual_seed(1)
+    method = BartPrefixTuning(model, SETTINGS)
+    method.eval()
+    p, d, q_len, src_len = SETTINGS["prefix_length"], model.config.d_model, 5, 7
+    layer = 1
+    bart = model.model
+    attn = {
+        "encoder": bart.encoder.layers[layer].self_attn,
+        "decoder": bart.decoder.layers[layer].self_attn,
+        "cross": bart.decoder.layers[layer].encoder_attn,
+    }[role]
+    hidden = torch.randn(2, q_len, d)
+    source = torch.randn(2, src_len, d) if role == "cross" else hidden
+    kv_len = source.shape[1]
+    if role == "decoder":  # what create_causal_mask gives without padding: None, i.e. causal
+        mask = None
+        real = torch.ones(q_len, kv_len).tril().bool().expand(2, -1, -1)
+    else:  # padding: the second example's last two keys
+        real = torch.ones(2, q_len, kv_len, dtype=torch.bool)
+        real[1, :, -2:] = False
+        mask = real[:, None]
+    visible = torch.cat([torch.ones(2, q_len, p, dtype=torch.bool), real], dim=-1)
+    with torch.no_grad():
+        prefix_key, prefix_value = layer_prefix(method, role, layer)
+        expected = reference_attention(attn, hidden, source, prefix_key, prefix_value, visible)
+        with method.injected(method.compute_prefixes()):
+            kwargs = {"key_value_states": source} if role == "cross" else {}
+            got, _ = attn(hidden, attention_mask=mask, **kwargs)
+    assert max_diff(got, expected) < 1e-5
+
+
+# (c) no prefix = the stock model, exactly
+
+
+def test_empty_or_zero_length_prefix_and_detached_method_give_the_stock_model(tokenizer, model):
+    batch = task_batch(tokenizer)
+    stock = forward(model, batch)
+    stock_tokens = model.generate(
+        batch["input_ids"], attention_mask=batch["attention_mask"], max_new_tokens=8
+    )
+
+    zero = BartPrefixTuning(model, {**SETTINGS, "prefix_length": 0})
+    zero.eval()
+    assert model.config._attn_implementation == ATTENTION_NAME
+    assert torch.equal(seq2seq_logits(zero, batch), stock.logits)
+    assert torch.equal(
+        zero.generate(batch["input_ids"], batch["attention_mask"], max_new_tokens=8), stock_tokens
+    )
+    assert torch.equal(forward(model, batch).logits, stock.logits)  # attached, nothing injected
+    zero.detach()
+
+    method = BartPrefixTuning(model, SETTINGS)
+    method.eval()
+    assert not torch.equal(seq2seq_logits(method, batch), stock.logits)
+    method.detach()
+    assert model.config._attn_implementation == "sdpa"
+    assert not any(hasattr(m, "prefixtune_bart_slot") for m in model.modules())
+    assert torch.equal(forward(model, batch).logits, stock.logits)
+
+
+# (d) generate uses the prefix
+
+
+def test_beam_search_first_step_equals_forward_with_prefix(tokenizer, model):
+    batch = task_batch(tokenizer)
+    start = torch.full((len(TASK), 1), EOS_ID)
+    stock_first = forward(model, {**batch, "decoder_input_ids": start}).logits[:, 0]
+    method = BartPrefixTuning(model, SETTINGS)
+    method.eval()
+    first = seq2seq_logits(method, {**batch, "decoder_input_ids": start})[:, 0]
+    out = method.generate(
+        batch["input_ids"],
+        batch["attention_mask"],
+        num_beams=6,
+        max_new_tokens=6,
+        length_penalty=0.8,
+        output_logits=True,
+        return_dict_in_generate=True,
+    )
+    step1 = out.logits[0].view(len(TASK), 6, -1)  # raw logits of every beam of every example
+    assert max_diff(step1, first[:, None]) < 1e-5
+    assert max_diff(step1, stock_first[:, None]) > 1e-1
+    assert out.sequences.shape[0] == len(TASK)
+
+
+def test_greedy_generate_equals_uncached_loop(tokenizer, model):
+    source = torch.tensor([tokenizer(TASK[0][0])["input_ids"]])
+    mask = torch.ones_like(source)
+    method = BartPrefixTuning(model, SETTINGS)
+    method.eval()
+    steps = 8
+    out = method.generate(
+        source,
+        mask,
+        num_beams=1,
+        do_sample=False,
+        max_new_tokens=steps,
+        output_logits=True,
+        return_dict_in_generate=True,
+        **NO_REPEAT,
+    )
+    tokens = torch.tensor([[EOS_ID]])  # decoder_start_token_id
+    for step in range(steps):
+        logits = seq2seq_logits(
+            method, {"input_ids": source, "attention_mask": mask, "decoder_input_ids": tokens}
+        )
+        assert max_diff(out.logits[step], logits[:, -1]) < 1e-5, step
+        # bart-large's forced <s> first and forced </s> at the length limit, as generate applies them
+        token = BOS_ID if step == 0 else EOS_ID if step == steps - 1 else int(logits[0, -1].argmax())
+        tokens = torch.cat([tokens, torch.tensor([[token]])], dim=1)
+        if token == EOS_ID:
+            break
+    assert torch.equal(out.sequences, tokens)
+
+
+def test_per_example_prefixes_follow_their_beams(tokenizer, model):
+    """Prefixes given per example are repeat-interleaved to the beam batch (paper §8.2 style batching)."""
+    batch = task_batch(tokenizer, TASK[:2])
+    start = torch.full((2, 1), EOS_ID)
+    method = BartPrefixTuning(model, SETTINGS)
+    method.eval()
+    with torch.no_grad():
+        shared = method.compute_prefixes()
+        mine = {
+            role: torch.cat([kv, kv.flip(-2)], dim=1) for role, kv in shared.items()
+        }  # 2 different prefixes
+        with method.injected(mine):
+            out = model.generate(
+                batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                num_beams=3,
+                max_new_tokens=4,
+                output_logits=True,
+                return_dict_in_generate=True,
+            )
+        step1 = out.logits[0].view(2, 3, -1)
+        for row in range(2):
+            alone = {role: kv[:, row : row + 1] for role, kv in mine.items()}
+            with method.injected(alone):
+                one = {k: v[row : row + 1] for k, v in batch.items()}
+                expected = forward(model, {**one, "decoder_input_ids": start[:1]}).logits[0, 0]
+            assert max_diff(step1[row], expected) < 1e-5
+        assert max_diff(step1[0], step1[1]) > 1e-2
+
+
+# (e) padding
+
+
+def test_padded_batch_equals_examples_alone(tokenizer, model):
+    """Sources and targets of different lengths, right-padded (the authors' batches): the prefix columns and the
+    padding mask combine correctly in all three attentions."""
+    method = BartPrefixTuning(model, SETTINGS)
+    method.eval()
+    batch = task_batch(tokenizer)
+    assert batch["attention_mask"].sum(1).unique().numel() > 1  # really padded
+    assert (batch["labels"] == -100).any(1).any()
+    logits = seq2seq_logits(method, batch)
+    for row, pair in enumerate(TASK):
+        expected = seq2seq_logits(method, task_batch(tokenizer, [pair]))[0]
+        assert max_diff(logits[row, : expected.shape[0]], expected) < 1e-5
+
+
+def test_bart_sources_must_be_right_padded(tokenizer, model):
+    """Stock BART numbers source positions 0.. whatever the mask says, so left padding changes the result even
+    without a prefix: batches for BART (training and generate) must be right-padded."""
+    left = task_batch(tokenizer, side="left")
+    short = int(left["attention_mask"].sum(1).argmin())
+    alone = task_batch(tokenizer, [TASK[short]])
+    expected = forward(model, alone).logits[0]
+    got = forward(model, left).logits[short, : expected.shape[0]]
+    assert max_diff(got, expected) > 1e-2
+
+
+# (f) training
+
+
+def test_training_moves_only_the_prefix_and_lowers_the_loss(tokenizer, model):
+    torch.manual_seed(0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    method = BartPrefixTuning(model, {**SETTINGS, "mid_dim": 64})
+    batch = task_batch(tokenizer)
+
+    def loss() -> torch.Tensor:
+        logits = method.seq2seq_logits(
+            batch["input_ids"], batch["attention_mask"], batch["decoder_input_ids"]
+        )
+        return torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=-100
+        )
+
+    method.eval()
+    with torch.no_grad():
+        start = loss().item()
+    method.train()
+    assert model.training and method.prefixes.training  # BART dropout on, as under PyTorch Lightning
+    optimizer = torch.optim.AdamW(method.trainable_parameters(), lr=5e-3)
+    for _ in range(60):
+        loss().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    assert all(p.grad is None and not p.requires_grad for p in model.parameters())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    method.eval()
+    with torch.no_grad():
+        end = loss().item()
+    # a frozen 2-layer BART learns slowly through a prefix (5.0 -> 4.1 here; no prefix change: 5.0)
+    assert end < 0.85 * start, (start, end)
+
+
+def test_modes_and_init_settings(model):
+    method = BartPrefixTuning(model, {**SETTINGS, "lm_dropout": False})
+    method.train()
+    assert not model.training and method.prefixes.training
+    method.eval()
+    assert not model.training and not method.prefixes.training
+    method.detach()
+    uniform = BartPrefixTuning(model, {**SETTINGS, "init": "uniform"})
+    random_init = BartPrefixTuning(model, SETTINGS)
+    for role in ROLES:
+        weight = uniform.prefixes[role].wte.weight
+        assert weight.min() >= 0 and weight.max() < 1
+        assert random_init.prefixes[role].wte.weight.min() < 0  # N(0, 1), PyTorch's default
+    assert (
+        len({id(p) for p in random_init.trainable_parameters()}) == 3 * 5
+    )  # three independent Embedding + MLP
+    with pytest.raises(ValueError, match="init"):
+        BartPrefixTuning(model, {**SETTINGS, "init": "word"})
+
+
+# (g) save and load
+
+
+def test_save_load_gives_identical_logits(tokenizer, model, tmp_path):
+    batch = task_batch(tokenizer)
+    method = BartPrefixTuning(model, SETTINGS)
+    method.eval()
+    expected = seq2seq_logits(method, batch)
+    method.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "bart_prefix.safetensors",
+        "bart_prefix_config.json",
+    ]
+    assert set(json.loads((tmp_path / "bart_prefix_config.json").read_text())) == set(ROLES)
+    method.detach()
+
+    torch.manual_seed(123)
+    other = BartPrefixTuning(model, SETTINGS)
+    other.eval()
+    assert not torch.equal(seq2seq_logits(other, batch), expected)
+    other.load(tmp_path)
+    assert torch.equal(seq2seq_logits(other, batch), expected)
+    other.detach()
+    with pytest.raises(ValueError, match="does not match"):
+        BartPrefixTuning(model, {**SETTINGS, "prefix_length": 5}).load(tmp_path)
+
+
+# (h) positions
+
+
+def record_positions(model) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Outputs of the encoder's and the decoder's learned positional embeddings, one entry per call."""
+    seen: tuple[list[torch.Tensor], list[torch.Tensor]] = ([], [])
+    for store, module in zip(
+        seen, (model.model.encoder.embed_positions, model.model.decoder.embed_positions)
+    ):
+        module.register_forward_hook(lambda _m, _a, out, store=store: store.append(out.detach()))
+    return seen
+
+
+def position_rows(model, side: str, start: int, length: int) -> torch.Tensor:
+    module = getattr(model.model, side).embed_positions
+    return module.weight[module.offset + start : module.offset + start + length]
+
+
+def test_positions_are_not_shifted_by_the_prefix(tokenizer, model):
+    method = BartPrefixTuning(model, SETTINGS)
+    method.eval()
+    encoder_seen, decoder_seen = record_positions(model)
+    batch = task_batch(tokenizer)
+    seq2seq_logits(method, batch)
+    assert torch.equal(encoder_seen[0][0], position_rows(model, "encoder", 0, batch["input_ids"].shape[1]))
+    assert torch.equal(
+        decoder_seen[0][0], position_rows(model, "decoder", 0, batch["decoder_input_ids"].shape[1])
+    )
+
+    encoder_seen.clear(), decoder_seen.clear()
+    source = batch["input_ids"][:1]
+    out = method.generate(
+        source, torch.ones_like(source), num_beams=1, max_new_tokens=5, return_dict_in_generate=True
+    )
+    steps = out.sequences.shape[1] - 1
+    assert [p.shape[-2] for p in decoder_seen] == [1] * steps  # cached decoding, one token per step
+    for step, positions in enumerate(decoder_seen):
+        assert torch.equal(positions[0], position_rows(model, "decoder", step, 1)), step
+    assert out.past_key_values.self_attention_cache.get_seq_length() == steps  # no prefix in the cache
+
+
+# tiny BART and paper-scale counts
+
+
+def test_tiny_bart_loads_like_bart_large(tokenizer, model):
+    assert [tokenizer.convert_tokens_to_ids(t) for t in ("<s>", "<pad>", "</s>", "<unk>")] == [0, 1, 2, 3]
+    assert tokenizer.mask_token_id == len(tokenizer) - 1
+    ids = tokenizer("Cotto is in the riverside .")["input_ids"]
+    assert ids[0] == BOS_ID and ids[-1] == EOS_ID
+    cfg = model.config
+    generation = model.generation_config  # transformers 5 keeps forced_* there, not in the model config
+    assert (cfg.decoder_start_token_id, generation.forced_bos_token_id, generation.forced_eos_token_id) == (
+        2,
+        0,
+        2,
+    )
+    assert cfg.dropout == cfg.attention_dropout == cfg.activation_dropout == 0.1
+    assert cfg.max_position_embeddings == 512 and cfg._attn_implementation == "sdpa"
+    for key, value in BART_LARGE_GENERATION.items():
+        assert getattr(model.generation_config, key) == value, key
+    long_source = torch.randint(4, len(tokenizer) - 1, (1, 512))
+    with torch.no_grad():
+        out = model(input_ids=long_source, decoder_input_ids=torch.tensor([[EOS_ID]]))
+    assert out.logits.shape == (1, 1, len(tokenizer))
+
+
+def test_bart_large_prefix_counts():
+    """P = 100 on bart-large stores 7,372,800 values, ~1.8 % of its 406,291,456 parameters (official_code.md §2.2)."""
+    cfg = bart_large_config()
+    assert (cfg.d_model, cfg.encoder_layers, cfg.decoder_layers, cfg.vocab_size) == (1024, 12, 12, 50265)
+    counts = bart_prefix_parameter_counts(prefix_length=100, mid_dim=800)
+    assert counts["stored"] == 7_372_800 == 3 * 100 * 12 * 2 * 1024
+    assert counts["base"] == 406_291_456
+    assert round(counts["percent"], 1) == 1.8
+    per_role = 100 * 1024 + (1024 * 800 + 800) + (800 * 24 * 1024 + 24 * 1024)  # embedding + MLP
+    assert counts["trainable"] == 3 * per_role

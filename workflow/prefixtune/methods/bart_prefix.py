@@ -1,0 +1,293 @@
+"""BART PREFIX: the paper's prefix-tuning of a frozen BART for XSUM, as the authors' code did it.
+
+What is faithful (official_code.md §2.2, §4.2, §5.2):
+
+- Three independent prefixes, each with its own Embedding(P, d) + tanh MLP (mid 800): encoder self-attention
+  (``encoder``, the code's ``wte_enc``/``control_trans_enc``), decoder self-attention (``decoder``,
+  ``wte``/``control_trans``) and decoder cross-attention (``cross``, ``wte2``/``control_trans2``). The MLP output
+  is laid out as in the code: layer i's key is row 2i, its value row 2i+1, ``prefix_dropout`` on the activations.
+- The prefix keys/values are put in front of the computed keys/values *inside* every attention layer, as the
+  vendored ``modeling_bart.Attention`` did. The prefix is visible to every query (padding masks get visible
+  columns, the decoder's causal mask gets P visible columns in front) and it never enters a cache, so BART's
+  learned positions are not shifted by P in the encoder or the decoder (trap 4 of official_code.md §8).
+- ``generate``: the same attention function runs at every step. A prefix computed for one task (batch 1) is
+  broadcast to whatever batch reaches the layer, the source batch B in the encoder and B x beams in the decoder
+  (per-example prefixes are repeat-interleaved to the beam batch); cross-attention caches only the encoder's
+  keys/values and the prefix is prepended to them at every step.
+- The LM is frozen but in train mode while training (dropout 0.1 on, as under PyTorch Lightning; setting
+  ``lm_dropout``); random init = PyTorch defaults (Embedding N(0, 1)), ``init: uniform`` = uniform(0, 1) on the
+  three embeddings (the paper appendix's wording).
+- Not reproduced: the real-word initialisation of the BART prefix (only on the code's master branch, broken in
+  the release; official_code.md §3.4).
+
+Why not peft: peft's seq2seq prefix-tuning gives the encoder no prefix, drops the cross-attention prefix it
+computes, shares one prefix between decoder layers i and i + L/2, and shifts BART's decoder positions by P because
+its prefix sits in the decoder cache (implementation_notes.md §4, official_code.md §8 item 5).
+
+Mechanism (implementation_notes.md §7.1): ``prefix_attention_forward`` is registered in transformers'
+``AttentionInterface`` under a name of this project, ``sdpa_mask`` is registered for that name in
+``AttentionMaskInterface`` (without a mask function transformers would pass no mask at all), and every BART
+attention module is tagged with its role and layer index once, at attach time. With no active prefix the function
+is exactly transformers' sdpa attention, so an attached method with an empty store reproduces the stock model.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AttentionInterface, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+from prefixtune.methods.base import TuningMethod
+from prefixtune.methods.prefix import PrefixEncoder
+from prefixtune.methods.stored import load_trained, save_trained
+
+log = logging.getLogger(__name__)
+
+STEM = "bart_prefix"
+ATTENTION_NAME = "prefixtune_bart_prefix"
+SLOT_ATTRIBUTE = "prefixtune_bart_slot"
+ROLES = ("encoder", "decoder", "cross")  # encoder self-attention, decoder self-attention, cross-attention
+INITS = ("random", "uniform")
+
+
+class PrefixStore:
+    """The prefixes of the forward or ``generate`` call under way: role -> (2L, b, H, P, head_dim), b = 1 or B."""
+
+    def __init__(self) -> None:
+        self.active: dict[str, torch.Tensor] = {}
+
+    def key_value(self, role: str, layer: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        kv = self.active.get(role)
+        if kv is None or kv.shape[-2] == 0:
+            return None
+        return kv[2 * layer], kv[2 * layer + 1]
+
+
+@dataclass(frozen=True)
+class PrefixSlot:
+    """Tag on one BART attention module: where its prefix comes from."""
+
+    store: PrefixStore
+    role: str
+    layer: int
+
+
+def _to_batch(prefix: torch.Tensor, batch: int) -> torch.Tensor:
+    """(b, H, P, hd) -> (batch, H, P, hd): broadcast a shared prefix, repeat-interleave per-example ones to beams."""
+    rows = prefix.shape[0]
+    if rows == batch:
+        return prefix
+    if rows == 1:
+        return prefix.expand(batch, -1, -1, -1)
+    if batch % rows:
+        raise ValueError(f"prefix for {rows} examples cannot serve a batch of {batch} rows")
+    return prefix.repeat_interleave(batch // rows, dim=0)
+
+
+def _mask_with_prefix(
+    mask: torch.Tensor | None, causal: bool, q_len: int, kv_len: int, prefix_len: int, device: torch.device
+) -> torch.Tensor | None:
+    """The layer's mask over [prefix; real keys]: the prefix columns are always visible.
+
+    ``sdpa_mask`` returns None for a plain causal mask (sdpa would then use ``is_causal``, aligned top-left, which
+    is wrong once P keys are prepended), so that case is materialised here, aligned bottom-right as the cache is.
+    """
+    if mask is None:
+        if not (causal and q_len > 1):
+            return None
+        last_visible = torch.arange(q_len, device=device)[:, None] + (kv_len - q_len)
+        mask = (torch.arange(kv_len, device=device)[None, :] <= last_visible)[None, None]
+    shape = (*mask.shape[:-1], prefix_len)
+    if mask.dtype == torch.bool:
+        visible = torch.ones(shape, dtype=torch.bool, device=mask.device)
+    else:  # an additive float mask (eager style)
+        visible = torch.zeros(shape, dtype=mask.dtype, device=mask.device)
+    return torch.cat([visible, mask], dim=-1)
+
+
+def prefix_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """transformers' sdpa attention over [prefix; keys] for a tagged module with an active prefix, else plain."""
+    slot: PrefixSlot | None = getattr(module, SLOT_ATTRIBUTE, None)
+    prefix = slot.store.key_value(slot.role, slot.layer) if slot is not None else None
+    if prefix is None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    batch = query.shape[0]
+    prefix_key = _to_batch(prefix[0], batch).to(key.dtype)
+    prefix_value = _to_batch(prefix[1], batch).to(value.dtype)
+    mask = _mask_with_prefix(
+        attention_mask,
+        bool(getattr(module, "is_causal", False)),
+        query.shape[2],
+        key.shape[2],
+        prefix_key.shape[2],
+        query.device,
+    )
+    kwargs["is_causal"] = False  # the mask above carries causality
+    return sdpa_attention_forward(
+        module,
+        query,
+        torch.cat([prefix_key, key], dim=2),
+        torch.cat([prefix_value, value], dim=2),
+        mask,
+        **kwargs,
+    )
+
+
+AttentionInterface.register(ATTENTION_NAME, prefix_attention_forward)
+AttentionMaskInterface.register(ATTENTION_NAME, sdpa_mask)
+
+
+def attention_modules(model: PreTrainedModel) -> Iterator[tuple[str, int, nn.Module]]:
+    """(role, layer, module) for every attention module of a BART seq2seq model."""
+    bart = getattr(model, "model", model)  # BartForConditionalGeneration wraps a BartModel
+    for i, layer in enumerate(bart.encoder.layers):
+        yield "encoder", i, layer.self_attn
+    for i, layer in enumerate(bart.decoder.layers):
+        yield "decoder", i, layer.self_attn
+        yield "cross", i, layer.encoder_attn
+
+
+def role_geometry(model: PreTrainedModel, role: str) -> tuple[int, int, int]:
+    """(layers, heads, d_model) of the attention stack a role's prefix feeds."""
+    cfg = model.config
+    if role == "encoder":
+        return cfg.encoder_layers, cfg.encoder_attention_heads, cfg.d_model
+    return cfg.decoder_layers, cfg.decoder_attention_heads, cfg.d_model
+
+
+class BartPrefixTuning(TuningMethod):
+    name = "bart_prefix"
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        settings: dict[str, Any],
+        tokenizer: PreTrainedTokenizerBase | None = None,
+    ) -> None:
+        super().__init__(model, settings, tokenizer)
+        self.init = str(settings.get("init", "random"))
+        if self.init not in INITS:
+            raise ValueError(f"bart_prefix setting init={self.init!r}; expected one of {INITS}")
+        prefix_length = int(settings["prefix_length"])
+        mid_dim = int(settings.get("mid_dim", 800))
+        dropout = float(settings.get("prefix_dropout", 0.0))
+        self.prefixes = nn.ModuleDict()
+        for role in ROLES:
+            n_layer, n_head, d_model = role_geometry(model, role)
+            self.prefixes[role] = PrefixEncoder(n_layer, n_head, d_model, prefix_length, mid_dim, dropout)
+        if self.init == "uniform" and not self.prefixes["encoder"].wte.weight.is_meta:
+            with torch.no_grad():
+                for encoder in self.prefixes.values():
+                    encoder.wte.weight.uniform_(0.0, 1.0)
+        self.prefixes.to(model.device)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self.store = PrefixStore()
+        self.previous_attention = self._attach()
+
+    def _attach(self) -> str:
+        previous = self.model.config._attn_implementation
+        if previous != "sdpa":
+            log.warning(
+                "bart_prefix: the model used %r attention; the prefix runs on sdpa attention", previous
+            )
+        for role, layer, module in attention_modules(self.model):
+            setattr(module, SLOT_ATTRIBUTE, PrefixSlot(self.store, role, layer))
+        self.model.set_attn_implementation(ATTENTION_NAME)
+        return previous
+
+    def detach(self) -> None:
+        """Give the model back as it was: untagged modules and its previous attention implementation."""
+        for _, _, module in attention_modules(self.model):
+            if hasattr(module, SLOT_ATTRIBUTE):
+                delattr(module, SLOT_ATTRIBUTE)
+        self.model.set_attn_implementation(self.previous_attention)
+
+    def compute_prefixes(self) -> dict[str, torch.Tensor]:
+        """role -> (2L, 1, H, P, head_dim), one prefix shared by every example of a batch."""
+        return {role: encoder().unsqueeze(1) for role, encoder in self.prefixes.items()}
+
+    @contextmanager
+    def injected(self, prefixes: dict[str, torch.Tensor]) -> Iterator[None]:
+        """Make ``prefixes`` (any subset of the roles) reach the attention layers for the calls inside."""
+        unknown = set(prefixes) - set(ROLES)
+        if unknown:
+            raise ValueError(f"unknown prefix roles {sorted(unknown)}; expected some of {ROLES}")
+        self.store.active = dict(prefixes)
+        try:
+            yield
+        finally:
+            self.store.active = {}
+
+    def seq2seq_logits(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        decoder_input_ids: torch.Tensor,
+        decoder_attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Logits for every decoder position, with the prefixes computed (with grad) for this call."""
+        with self.injected(self.compute_prefixes()):
+            return self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                decoder_input_ids=decoder_input_ids,
+                decoder_attention_mask=decoder_attention_mask,
+                use_cache=False,
+            ).logits
+
+    @torch.no_grad()
+    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **generate_kwargs: Any) -> Any:
+        """``model.generate`` with the prefixes; call ``eval()`` first (prefix dropout, LM dropout)."""
+        with self.injected(self.compute_prefixes()):
+            return self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **generate_kwargs)
+
+    def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError("bart_prefix is a seq2seq method: use seq2seq_logits")
+
+    def max_tokens(self) -> int:
+        """Source tokens that fit BART's positions; the prefix takes none."""
+        return int(self.model.config.max_position_embeddings)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return list(self.prefixes.parameters())
+
+    def train(self) -> None:
+        self.prefixes.train()
+        self.model.train(bool(self.settings.get("lm_dropout", True)))
+
+    def eval(self) -> None:
+        self.prefixes.eval()
+        self.model.eval()
+
+    def _config(self) -> dict[str, dict[str, int]]:
+        return {role: encoder.config_dict() for role, encoder in self.prefixes.items()}
+
+    def save(self, out_dir: Path) -> None:
+        save_trained(out_dir, STEM, dict(self.prefixes.state_dict()), self._config())
+
+    def load(self, trained_dir: Path) -> None:
+        self.prefixes.load_state_dict(load_trained(trained_dir, STEM, self._config(), self.model.device))
+
+    def parameter_counts(self) -> dict[str, int]:
+        return {
+            "trainable": sum(p.numel() for p in self.prefixes.parameters()),
+            "stored": sum(encoder.stored_size() for encoder in self.prefixes.values()),
+            "base": self.base_parameter_count(),
+        }
