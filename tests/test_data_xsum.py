@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 import random
+import sys
 import tarfile
+import types
 
 import pytest
 
@@ -13,8 +15,19 @@ from prefixtune.data.errors import DataError
 from prefixtune.data.prepare import prepare
 from prefixtune.data.records import EvalItem, Pair, read_jsonl
 from prefixtune.data.synthetic import write_synthetic
-from prefixtune.data.synthetic_xsum import sample_articles, xsum_pretraining_pairs
-from prefixtune.data.xsum import Article, check_official_split, read_xsum
+from prefixtune.data.synthetic_xsum import (
+    sample_articles,
+    write_synthetic_xsum,
+    xsum_pretraining_pairs,
+)
+from prefixtune.data.xsum import (
+    Article,
+    assign_official_split,
+    check_official_split,
+    export_hub_xsum,
+    read_official_split,
+    read_xsum,
+)
 
 
 def write_tarball(path, members: dict[str, str]) -> None:
@@ -49,6 +62,10 @@ def test_line_count_mismatch_and_empty_lines_name_file_and_line(tmp_path):
     (tmp_path / "val.target").write_text("one summary\n\n")
     with pytest.raises(DataError, match=r"val\.target.*line 2.*non-empty summary"):
         read_xsum(tmp_path / "val.source", "dev")
+    (tmp_path / "val.source").write_text("a document\n \n")
+    (tmp_path / "val.target").write_text("one summary\nanother\n")
+    with pytest.raises(DataError, match=r"val\.source: line 2: a non-empty document"):
+        read_xsum(tmp_path / "val.source", "dev")
     (tmp_path / "x.source").write_text("doc\n")
     with pytest.raises(DataError, match=r"x\.target"):
         read_xsum(tmp_path / "x.source", "dev")
@@ -76,6 +93,55 @@ def test_hub_export_lines_are_checked(tmp_path):
         read_xsum(tmp_path / "test.csv", "test")
 
 
+def test_hub_export_with_a_mocked_datasets_package(tmp_path, monkeypatch):
+    rows = {
+        "train": [{"id": "1", "document": "Rain fell.\nRivers rose.", "summary": " Floods hit Wales.\n"}],
+        "validation": [{"id": "2", "document": "Oil fell.", "summary": "Oil got cheaper."}],
+        "test": [{"id": "3", "document": "Bees  can\ncount.", "summary": "Bees count."}],
+    }
+    calls = []
+
+    def load_dataset(name, split, revision=None):
+        calls.append((name, split, revision))
+        return rows[split]
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    paths = export_hub_xsum(tmp_path / "hub")
+    assert [c[1] for c in calls] == ["train", "validation", "test"] and calls[0][0] == "EdinburghNLP/xsum"
+    assert read_xsum(paths["train"], "train") == [
+        Article("1", "Rain fell. Rivers rose.", "Floods hit Wales.")
+    ]
+    prepare("xsum", paths, tmp_path / "prepared", {})
+    items = read_jsonl(tmp_path / "prepared/test.jsonl", EvalItem)
+    assert items == [EvalItem(id="3", source="Bees can count.", references=["Bees count."], key="3")]
+
+
+def test_hub_documents_are_whitespace_normalised(tmp_path):
+    record = {"id": "9", "document": "One line.\n\nAnother  line. ", "summary": "Two lines. "}
+    (tmp_path / "dev.jsonl").write_text(json.dumps(record) + "\n")
+    assert read_xsum(tmp_path / "dev.jsonl", "dev") == [Article("9", "One line. Another line.", "Two lines.")]
+
+
+def test_assign_official_split_sorts_articles_by_id(tmp_path):
+    ids = tmp_path / "split.json"
+    ids.write_text(json.dumps({"train": ["a", "b"], "validation": ["c"], "test": ["d", "e"]}))
+    articles = [Article(i, f"doc {i}", f"sum {i}") for i in ("e", "x", "a", "c")]
+    splits, counts = assign_official_split(articles, ids)
+    assert {k: [a.id for a in v] for k, v in splits.items()} == {"train": ["a"], "dev": ["c"], "test": ["e"]}
+    assert counts == {
+        "train_official": 2,
+        "dev_official": 1,
+        "test_official": 2,
+        "train_found": 1,
+        "dev_found": 1,
+        "test_found": 1,
+        "unassigned": 1,
+    }
+    ids.write_text(json.dumps({"train": ["a"], "test": ["d"]}))
+    with pytest.raises(DataError, match=r"split\.json: top level"):
+        read_official_split(ids)
+
+
 def test_official_split_ids(shared_data, tmp_path):
     ids_file = shared_data / "xsum/XSum-TRAINING-DEV-TEST-SPLIT-90-5-5.json"
     if not ids_file.is_file():
@@ -84,6 +150,10 @@ def test_official_split_ids(shared_data, tmp_path):
     assert {k: len(v) for k, v in official.items()} == {"train": 204045, "validation": 11332, "test": 11334}
     articles = [Article(i, "d", "s") for i in official["test"][:3]] + [Article("not-an-id", "d", "s")]
     assert check_official_split(articles, "test", ids_file) == {"official": 11334, "present": 3, "foreign": 1}
+    pool = articles + [Article(official["validation"][0], "d", "s")]
+    splits, counts = assign_official_split(pool, ids_file)
+    assert [len(splits[k]) for k in ("train", "dev", "test")] == [0, 1, 3]
+    assert counts["train_official"] == 204045 and counts["unassigned"] == 1
 
 
 def test_prepare_writes_pairs_items_and_one_reference_per_line(tmp_path):
@@ -96,6 +166,34 @@ def test_prepare_writes_pairs_items_and_one_reference_per_line(tmp_path):
     assert (out / "test.refs.txt").read_text().splitlines() == [i.references[0] for i in items]
     manifest = json.loads((out / "prepare.json").read_text())
     assert manifest["counts"]["dev"]["items"] == 2
+
+
+def test_legacy_files_round_trip_through_prepare(tmp_path):
+    raw = write_synthetic_xsum(tmp_path / "raw", n_train=6, n_val=2, n_test=3, seed=1)
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == [
+        f"{s}.{x}" for s in ("test", "train", "val") for x in ("source", "target")
+    ]
+    prepare("xsum", raw, tmp_path / "from_files", {})
+    documents = (tmp_path / "raw/train.source").read_text().splitlines()
+    summaries = (tmp_path / "raw/train.target").read_text().splitlines()
+    pairs = read_jsonl(tmp_path / "from_files/train.jsonl", Pair)
+    assert pairs == [Pair(d, s) for d, s in zip(documents, summaries, strict=True)]
+    refs = (tmp_path / "from_files/dev.refs.txt").read_text()
+    assert refs == (tmp_path / "raw/val.target").read_text()
+    # the same articles as the demo tarball of the same seed
+    tarball = write_synthetic("xsum", tmp_path / "tar", seed=1, n_train=6, n_dev=2, n_test=3)
+    prepare("xsum", tarball, tmp_path / "from_tar", {})
+    for name in ("train.jsonl", "dev.jsonl", "test.jsonl", "test.refs.txt"):
+        assert (tmp_path / "from_files" / name).read_bytes() == (tmp_path / "from_tar" / name).read_bytes()
+
+
+def test_synthetic_xsum_files_are_deterministic(tmp_path):
+    first = write_synthetic_xsum(tmp_path / "a", n_train=20, n_val=3, n_test=3, seed=2)
+    second = write_synthetic_xsum(tmp_path / "b", n_train=20, n_val=3, n_test=3, seed=2)
+    third = write_synthetic_xsum(tmp_path / "c", n_train=20, n_val=3, n_test=3, seed=3)
+    assert first["train"].read_bytes() == second["train"].read_bytes() != third["train"].read_bytes()
+    articles = read_xsum(first["train"], "train")
+    assert len(articles) == 20 and all(len(a.document.split()) <= 120 for a in articles)
 
 
 def test_synthetic_xsum_is_deterministic_and_not_in_the_pretraining_targets(tmp_path):

@@ -227,5 +227,5 @@ def test_score_files_e2e(shipped_vectors):
 
 
 def test_score_files_rejects_unknown_dataset(tmp_path):
-    with pytest.raises(ValueError, match="unknown dataset 'xsum'"):
-        score_files("xsum", tmp_path / "h.txt", tmp_path / "r.txt")
+    with pytest.raises(ValueError, match="unknown dataset 'cnndm'"):
+        score_files("cnndm", tmp_path / "h.txt", tmp_path / "r.txt")

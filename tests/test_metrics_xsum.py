@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from prefixtune.metrics.rouge import read_lines, score_xsum, score_xsum_files
@@ -43,10 +44,22 @@ def test_batch_bootstrap_is_seeded_and_near_the_mean(xsum_vectors):
     hyps, refs = read_lines(xsum_vectors / "hypotheses.txt"), read_lines(xsum_vectors / "references.txt")
     first, again = score_xsum(hyps, refs, seed=3), score_xsum(hyps, refs, seed=3)
     assert first == again
-    # one batch of 12: the bootstrap mid is the mean up to resampling noise
-    whole = score_xsum(hyps, refs, batch_size=len(hyps))
+    assert score_xsum(hyps, refs, seed=4)["batch_bootstrap"] != first["batch_bootstrap"]
+    # 24 lines = 3 full batches of 8: each batch's bootstrap mid is its mean up to resampling noise
+    whole = score_xsum(hyps * 2, refs * 2)
     for metric, mean in whole["corpus_mean"].items():
-        assert abs(whole["batch_bootstrap"][metric] - mean) < 3.0
+        assert abs(whole["batch_bootstrap"][metric] - mean) < 1.5
+
+
+def test_batch_bootstrap_leaves_numpy_random_state_alone(xsum_vectors):
+    hyps, refs = read_lines(xsum_vectors / "hypotheses.txt"), read_lines(xsum_vectors / "references.txt")
+    np.random.seed(123)
+    expected = np.random.random()
+    np.random.seed(123)
+    score_xsum(hyps, refs)
+    assert np.random.random() == expected
+    with pytest.raises(ValueError, match="batch_size must be positive"):
+        score_xsum(hyps, refs, batch_size=0)
 
 
 def test_batches_average_per_batch_medians(tmp_path):

@@ -136,3 +136,29 @@ def test_train_then_decode_a_bart_run(tmp_path, kind, settings, saved):
     if kind == "prefix":  # only the three prefixes are saved (tests/test_bart_prefix.py: BART stays frozen)
         saved_files = sorted(p.name for p in (tmp_path / "trained").iterdir())
         assert saved_files == ["bart_prefix.safetensors", "bart_prefix_config.json"]
+
+
+def test_references_are_truncated_as_the_authors_label_ids(tmp_path):
+    """Test ROUGE references were label ids cut to 100 tokens and decoded back (official_code.md §1.5)."""
+    from prefixtune.metrics.score import score_files
+
+    tokenizer = load_tokenizer(tiny_bart_dir())
+    long_ref = " ".join(["Wales beat France in Cardiff ."] * 40)
+    (tmp_path / "refs.txt").write_text(f"Oil prices fell .\n{long_ref}\n")
+    (tmp_path / "hyp.txt").write_text("Oil prices fell.\nWales beat France.\n")
+    scored = score_files(
+        "xsum", tmp_path / "hyp.txt", tmp_path / "refs.txt", reference_tokenizer=tiny_bart_dir()
+    )
+    metrics = scored["metrics"]
+    assert (
+        metrics["references_changed_by_truncation"] == 2
+    )  # the long one, and " ." -> "." by the 3.2 clean-up
+    from prefixtune.metrics.rouge import truncate_references
+
+    short, cut = truncate_references(["Oil prices fell .", long_ref], tokenizer, 100)
+    assert short == "Oil prices fell."
+    from prefixtune.decode import clean_up_tokenization
+
+    assert len(tokenizer(cut)["input_ids"]) <= 100 and clean_up_tokenization(long_ref).startswith(cut[:-1])
+    plain = score_files("xsum", tmp_path / "hyp.txt", tmp_path / "refs.txt")["metrics"]
+    assert metrics["corpus_mean"]["rouge2"] > plain["corpus_mean"]["rouge2"]  # a shorter reference: higher R2

@@ -112,7 +112,14 @@ def cmd_score(args: argparse.Namespace) -> None:
     from prefixtune.metrics.score import score_files
     from prefixtune.provenance import write_json_atomic
 
-    result = score_files(args.dataset, args.hyp, args.refs, workers=args.workers)
+    result = score_files(
+        args.dataset,
+        args.hyp,
+        args.refs,
+        workers=args.workers,
+        reference_tokenizer=args.reference_tokenizer,
+        reference_max_tokens=args.reference_max_tokens,
+    )
     if args.out:
         write_json_atomic(args.out, result)
     print(json.dumps(result, indent=2, ensure_ascii=False))
@@ -180,7 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hub-id", help="e.g. gpt2-medium; omit to build the tiny offline model")
     p.add_argument("--revision", default=None)
     p.add_argument("--arch", choices=["gpt2", "bart"], default="gpt2", help="the tiny model's architecture")
-    p.add_argument("--tiny-recipe", type=_json_arg, default={}, help="TinyRecipe / TinyBartRecipe fields as JSON")
+    p.add_argument(
+        "--tiny-recipe", type=_json_arg, default={}, help="TinyRecipe / TinyBartRecipe fields as JSON"
+    )
     p.add_argument("--corpus-size", type=int, default=20000, help="synthetic sentences for the tiny LM")
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_base_model)
@@ -218,6 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refs", required=True, type=Path)
     p.add_argument("--out", type=Path, help="write the JSON here as well")
     p.add_argument("--workers", type=int, default=1, help="processes for TER (WebNLG, DART)")
+    p.add_argument(
+        "--reference-tokenizer", type=Path, help="XSUM: truncate references with this model's tokenizer"
+    )
+    p.add_argument(
+        "--reference-max-tokens", type=int, default=100, help="XSUM: reference length (the code: 100)"
+    )
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("params", help="a method's parameter counts on a paper model (no download)")

@@ -97,6 +97,21 @@ def hypothesis_file(wildcards):
     return f"{RESULTS}/runs/{wildcards.run}/{wildcards.split}.{suffix}"
 
 
+def reference_tokenizer(wildcards):
+    """XSUM references are truncated with the run's tokenizer (official_code.md §1.5); others need none."""
+    spec = RUNS[wildcards.run]
+    return f"{RESOURCES}/models/{spec['model']}" if spec["dataset"] == "xsum" else []
+
+
+def reference_args(wildcards, input):
+    if not input.reference_tokenizer:
+        return ""
+    n = config["decoding_by_dataset"]["xsum"].get("reference_max_tokens", 100)
+    return (
+        f"--reference-tokenizer {input.reference_tokenizer} --reference-max-tokens {n}"
+    )
+
+
 def base_model_args(wildcards):
     model = config["models"][wildcards.model]
     if model["source"] == "hub":
@@ -106,3 +121,18 @@ def base_model_args(wildcards):
         f"--arch {model.get('arch', 'gpt2')} --tiny-recipe '{recipe}'"
         f" --corpus-size {model.get('corpus_size', 20000)}"
     )
+
+
+SCORES = f"{RESULTS}/runs/{{run}}/{{split}}.scores.json"
+
+
+def artifact_scores(wildcards):
+    split = config["artifacts"][wildcards.artifact]["split"]
+    return [
+        SCORES.format(run=r, split=split)
+        for r in artifact_runs(config, wildcards.artifact)
+    ]
+
+
+def artifact_manifest(wildcards):
+    return json.dumps(report_manifest(config, wildcards.artifact, SCORES))

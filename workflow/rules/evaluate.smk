@@ -5,6 +5,7 @@ rule score:
     input:
         hyp=hypothesis_file,
         data=lambda wc: f"{RESULTS}/data/{RUNS[wc.run]['dataset']}",
+        reference_tokenizer=reference_tokenizer,
     output:
         f"{RESULTS}/runs/{{run}}/{{split}}.scores.json",
     log:
@@ -18,6 +19,7 @@ rule score:
         dataset=lambda wc: RUNS[wc.run]["dataset"],
         refs=lambda wc, input: f"{input.data}/"
         + REFS[RUNS[wc.run]["dataset"]].format(split=wc.split),
+        reference_args=reference_args,
     shell:
         "prefixtune score --dataset {params.dataset} --hyp {input.hyp:q} --refs {params.refs:q}"
-        " --out {output:q} > {log:q} 2>&1"
+        " {params.reference_args} --out {output:q} > {log:q} 2>&1"

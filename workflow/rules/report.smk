@@ -1,19 +1,5 @@
 # Paper artifacts: each cell shows the reproduced value beside the published one.
 
-SCORES = f"{RESULTS}/runs/{{run}}/{{split}}.scores.json"
-
-
-def artifact_scores(wildcards):
-    split = config["artifacts"][wildcards.artifact]["split"]
-    return [
-        SCORES.format(run=r, split=split)
-        for r in artifact_runs(config, wildcards.artifact)
-    ]
-
-
-def artifact_manifest(wildcards):
-    return json.dumps(report_manifest(config, wildcards.artifact, SCORES))
-
 
 rule report:
     input:

@@ -5,7 +5,9 @@ key event in other words, as XSUM's summaries do, so it is learnable from the ar
 sentence. ``xsum_pretraining_pairs`` pre-trains the tiny BART on articles about *other* entities (their own
 teams, people, places, companies and animals): article -> summary, article -> lead sentence, and denoising. So
 the frozen BART knows the news register and how to summarise, as bart-large does from its pre-training, yet no
-pre-training output is a demo target. Deterministic from the seed.
+pre-training output is a demo target.
+``write_synthetic_xsum`` writes the same demo articles as extracted ``{train,val,test}.{source,target}`` files.
+Deterministic from the seed.
 """
 
 from __future__ import annotations
@@ -171,20 +173,39 @@ def sample_articles(rng: random.Random, n: int, pool: dict | None = None) -> lis
     return [rng.choice(DOMAINS)(rng, pool or DEMO_POOL) for _ in range(n)]
 
 
+def _legacy_files(rng: random.Random, n_train: int, n_val: int, n_test: int) -> dict[str, bytes]:
+    """``{train,val,test}.{source,target}`` -> contents, one article / summary per line, sampled in that order."""
+    files = {}
+    for name, n in (("train", n_train), ("val", n_val), ("test", n_test)):
+        articles = sample_articles(rng, n)
+        for suffix, texts in (("source", [a[0] for a in articles]), ("target", [a[1] for a in articles])):
+            files[f"{name}.{suffix}"] = "".join(t + "\n" for t in texts).encode("utf-8")
+    return files
+
+
 def write_xsum(out_dir: Path, rng: random.Random, n_train: int, n_dev: int, n_test: int) -> dict[str, Path]:
     """``xsum.tar.gz`` with ``xsum/{train,val,test}.{source,target}``; every split maps to the tarball."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-        for name, n in (("train", n_train), ("val", n_dev), ("test", n_test)):
-            articles = sample_articles(rng, n)
-            for suffix, texts in (("source", [a[0] for a in articles]), ("target", [a[1] for a in articles])):
-                data = "".join(t + "\n" for t in texts).encode("utf-8")
-                info = tarfile.TarInfo(f"xsum/{name}.{suffix}")
-                info.size, info.mtime = len(data), 0  # mtime 0: the same bytes on every run
-                tar.addfile(info, io.BytesIO(data))
+        for name, data in _legacy_files(rng, n_train, n_dev, n_test).items():
+            info = tarfile.TarInfo(f"xsum/{name}")
+            info.size, info.mtime = len(data), 0  # mtime 0: the same bytes on every run
+            tar.addfile(info, io.BytesIO(data))
     path = Path(out_dir) / "xsum.tar.gz"
     write_bytes_atomic(path, _deterministic_gzip(buffer.getvalue()))
     return {"train": path, "dev": path, "test": path}
+
+
+def write_synthetic_xsum(out_dir: Path, n_train: int, n_val: int, n_test: int, seed: int) -> dict[str, Path]:
+    """The extracted legacy layout ``{train,val,test}.{source,target}``; split -> its ``.source`` file.
+
+    The same articles as ``write_synthetic("xsum", out_dir, seed, ...)`` puts in ``xsum.tar.gz``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, data in _legacy_files(random.Random(f"xsum:{seed}"), n_train, n_val, n_test).items():
+        write_bytes_atomic(out_dir / name, data)
+    return {"train": out_dir / "train.source", "dev": out_dir / "val.source", "test": out_dir / "test.source"}
 
 
 def _deterministic_gzip(data: bytes) -> bytes:

@@ -5,7 +5,9 @@
   ``.target`` file sits next to each);
 - ``jsonl``: the hub dataset ``EdinburghNLP/xsum`` exported with ``export_hub_xsum`` (``document``, ``summary``,
   ``id``), whose ids are the official split's (``XSum-TRAINING-DEV-TEST-SPLIT-90-5-5.json``).
-Documents and summaries are kept as given; truncation to tokens happens when the trainer encodes them.
+Legacy lines are kept exactly as given (the authors fed them raw); hub documents, whose sentences are separated
+by newlines, are whitespace-normalised to one line, as the legacy files are. Truncation to tokens happens when the
+trainer encodes them.
 """
 
 from __future__ import annotations
@@ -98,10 +100,16 @@ def read_hub_jsonl(path: Path) -> list[Article]:
             raise DataError(
                 path, f"line {number}", 'an object with string fields "id", "document", "summary"'
             )
-        if not record["document"].strip() or not record["summary"].strip():
+        document, summary = normalise_space(record["document"]), record["summary"].strip()
+        if not document or not summary:
             raise DataError(path, f"line {number}", "a non-empty document and summary")
-        articles.append(Article(record["id"], record["document"], record["summary"]))
+        articles.append(Article(record["id"], document, summary))
     return articles
+
+
+def normalise_space(text: str) -> str:
+    """Runs of whitespace (the hub's newlines between sentences included) become one space."""
+    return " ".join(text.split())
 
 
 def read_xsum(path: Path, split: str) -> list[Article]:
@@ -116,12 +124,43 @@ def read_xsum(path: Path, split: str) -> list[Article]:
     raise DataError(path, "file name", "an xsum .tar.gz, a <split>.source file or a hub .jsonl export")
 
 
+def read_official_split(split_ids_path: Path) -> dict[str, list[str]]:
+    """``XSum-TRAINING-DEV-TEST-SPLIT-90-5-5.json``: ``train`` / ``validation`` / ``test`` -> BBC ids."""
+    official = read_json(split_ids_path)
+    if not isinstance(official, dict) or not all(
+        isinstance(official.get(key), list) and all(isinstance(i, str) for i in official[key])
+        for key in HUB_SPLIT.values()
+    ):
+        raise DataError(split_ids_path, "top level", '{"train", "validation", "test"}: lists of id strings')
+    return {key: official[key] for key in HUB_SPLIT.values()}
+
+
 def check_official_split(articles: list[Article], split: str, split_ids_path: Path) -> dict[str, int]:
     """Counts of the split's ids against the official split file (hub exports carry BBC ids)."""
-    official = read_json(split_ids_path)
-    expected = set(official[HUB_SPLIT[split]])
+    expected = set(read_official_split(split_ids_path)[HUB_SPLIT[split]])
     ids = {a.id for a in articles}
     return {"official": len(expected), "present": len(ids & expected), "foreign": len(ids - expected)}
+
+
+def assign_official_split(
+    articles: list[Article], split_ids_path: Path
+) -> tuple[dict[str, list[Article]], dict[str, int]]:
+    """Sort articles (any ids, e.g. all BBC articles in one list) into ``train`` / ``dev`` / ``test`` by the
+    official ids, keeping their order; the counts say how many of each split were found and how many articles
+    belong to none."""
+    official = read_official_split(split_ids_path)
+    split_of = {i: split for split, hub_split in HUB_SPLIT.items() for i in official[hub_split]}
+    splits: dict[str, list[Article]] = {split: [] for split in HUB_SPLIT}
+    unassigned = 0
+    for article in articles:
+        if article.id in split_of:
+            splits[split_of[article.id]].append(article)
+        else:
+            unassigned += 1
+    counts = {f"{split}_official": len(official[hub]) for split, hub in HUB_SPLIT.items()}
+    counts |= {f"{split}_found": len(found) for split, found in splits.items()}
+    counts["unassigned"] = unassigned
+    return splits, counts
 
 
 def xsum_pairs(articles: list[Article]) -> list[Pair]:
@@ -157,7 +196,7 @@ def export_hub_xsum(
             json.dumps(
                 {
                     "id": str(r["id"]),
-                    "document": " ".join(r["document"].split()),
+                    "document": normalise_space(r["document"]),
                     "summary": r["summary"].strip(),
                 },
                 ensure_ascii=False,

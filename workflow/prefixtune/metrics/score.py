@@ -1,4 +1,4 @@
-"""``prefixtune score``: one entry point for the three table-to-text protocols, on files."""
+"""``prefixtune score``: one entry point for the official protocols (table-to-text and XSUM), on files."""
 
 from __future__ import annotations
 
@@ -76,18 +76,25 @@ def tool_versions(dataset: str) -> dict[str, str]:
 
 
 def score_files(
-    dataset: str, hyp_path: str | Path, refs_path: str | Path, *, workers: int = 1
+    dataset: str,
+    hyp_path: str | Path,
+    refs_path: str | Path,
+    *,
+    workers: int = 1,
+    reference_tokenizer: str | Path | None = None,
+    reference_max_tokens: int = 100,
 ) -> dict[str, Any]:
     """Score a hypothesis file (one output per line) against the dataset's references.
 
     ``refs_path``: E2E grouped references (plain text or MR,ref CSV); WebNLG challenge XML; DART folder of
-    ``.lex`` files or the DART test XML. ``workers``: processes for TER (WebNLG, DART).
+    ``.lex`` files or the DART test XML; XSUM one reference per line (prepare's ``test.refs.txt``).
+    ``workers``: processes for TER (WebNLG, DART).
     """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASETS)}")
     metrics: dict[str, Any]
     if dataset == "xsum":  # empty outputs are legal here (scored 0)
-        metrics = rouge.score_xsum_files(hyp_path, refs_path)
+        metrics = rouge.score_xsum_files(hyp_path, refs_path, reference_tokenizer, reference_max_tokens)
         return {
             "dataset": dataset,
             "n_hypotheses": len(rouge.read_lines(hyp_path)),
