@@ -10,21 +10,18 @@ import pytest
 import torch
 from transformers.models.bart.modeling_bart import shift_tokens_right
 
-from prefixtune.methods.bart_prefix import ATTENTION_NAME, ROLES, BartPrefixTuning
+from prefixtune.methods.bart_prefix import ATTENTION_NAME, ROLES, BartPrefixTuning, mask_with_prefix
 from prefixtune.models.tiny_bart import BART_LARGE_GENERATION, BOS_ID, EOS_ID, PAD_ID
 from prefixtune.params_bart import bart_large_config, bart_prefix_parameter_counts
 from tiny_bart_models import load_tiny_bart, one_thread, tiny_bart_dir
 
 SETTINGS = {"prefix_length": 4, "mid_dim": 24}
-# A template the tiny BART never saw in pre-training ("serves ... food").
+# A task the tiny BART was not pre-trained on (tables became "X serves Y food in the Z ."), in words it knows.
 TASK = [
-    ("name : Cotto | food : Indian | area : riverside", "Cotto offers Indian dishes by the riverside ."),
-    ("name : Aromi | food : French | area : city centre", "Aromi offers French dishes by the city centre ."),
-    ("name : Zizzi | food : Japanese | area : riverside", "Zizzi offers Japanese dishes by the riverside ."),
-    (
-        "name : The Mill | food : English | area : city centre",
-        "The Mill offers English dishes by the city centre .",
-    ),
+    ("name : Cotto | food : Indian | area : riverside", "Cotto is in the riverside ."),
+    ("name : Aromi | food : French | area : city centre", "Aromi is in the city centre ."),
+    ("name : Zizzi | food : Japanese | area : riverside", "Zizzi is in the riverside ."),
+    ("name : The Mill | food : English | area : city centre", "The Mill is in the city centre ."),
 ]
 NO_REPEAT = {"no_repeat_ngram_size": 0}  # bart-large's default 3 would hide differences in greedy loops
 
@@ -265,15 +262,13 @@ def test_greedy_generate_equals_uncached_loop(tokenizer, model):
 def test_per_example_prefixes_follow_their_beams(tokenizer, model):
     """Prefixes given per example are repeat-interleaved to the beam batch (paper §8.2 style batching)."""
     batch = task_batch(tokenizer, TASK[:2])
-    start = torch.full((2, 1), EOS_ID)
+    start = torch.full((1, 1), EOS_ID)
     method = BartPrefixTuning(model, SETTINGS)
     method.eval()
     with torch.no_grad():
         shared = method.compute_prefixes()
-        mine = {
-            role: torch.cat([kv, kv.flip(-2)], dim=1) for role, kv in shared.items()
-        }  # 2 different prefixes
-        with method.injected(mine):
+        users = {role: torch.cat([kv, kv.roll(1, dims=-1)], dim=1) for role, kv in shared.items()}
+        with method.injected(users):
             out = model.generate(
                 batch["input_ids"],
                 attention_mask=batch["attention_mask"],
@@ -282,14 +277,16 @@ def test_per_example_prefixes_follow_their_beams(tokenizer, model):
                 output_logits=True,
                 return_dict_in_generate=True,
             )
-        step1 = out.logits[0].view(2, 3, -1)
+        step1 = out.logits[0].view(2, 3, -1)  # (example, beam, vocab)
         for row in range(2):
-            alone = {role: kv[:, row : row + 1] for role, kv in mine.items()}
-            with method.injected(alone):
-                one = {k: v[row : row + 1] for k, v in batch.items()}
-                expected = forward(model, {**one, "decoder_input_ids": start[:1]}).logits[0, 0]
-            assert max_diff(step1[row], expected) < 1e-5
-        assert max_diff(step1[0], step1[1]) > 1e-2
+            one = {k: v[row : row + 1] for k, v in batch.items()}
+            for user in range(2):
+                with method.injected({role: kv[:, user : user + 1] for role, kv in users.items()}):
+                    expected = forward(model, {**one, "decoder_input_ids": start}).logits[0, 0]
+                if user == row:
+                    assert max_diff(step1[row], expected) < 1e-5
+                else:  # the other user's prefix gives other logits
+                    assert max_diff(step1[row], expected) > 1e-2
 
 
 # (e) padding
@@ -374,6 +371,24 @@ def test_modes_and_init_settings(model):
     )  # three independent Embedding + MLP
     with pytest.raises(ValueError, match="init"):
         BartPrefixTuning(model, {**SETTINGS, "init": "word"})
+    dropped = BartPrefixTuning(model, {**SETTINGS, "prefix_dropout": 0.5})
+    dropped.train()
+    assert not torch.equal(dropped.compute_prefixes()["cross"], dropped.compute_prefixes()["cross"])
+    dropped.eval()
+    assert torch.equal(dropped.compute_prefixes()["cross"], dropped.compute_prefixes()["cross"])
+
+
+def test_mask_gets_visible_prefix_columns():
+    causal = mask_with_prefix(None, True, 3, 5, 2, torch.device("cpu"))  # 3 new queries after 2 cached keys
+    expected = torch.tensor([[1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1, 1]]).bool()
+    assert torch.equal(causal[0, 0], expected)
+    assert mask_with_prefix(None, False, 3, 5, 2, torch.device("cpu")) is None
+    assert mask_with_prefix(None, True, 1, 5, 2, torch.device("cpu")) is None
+    additive = torch.tensor([[[[0.0, -1e9]]]])
+    assert torch.equal(
+        mask_with_prefix(additive, False, 1, 2, 2, torch.device("cpu")),
+        torch.tensor([[[[0.0, 0.0, 0.0, -1e9]]]]),
+    )
 
 
 # (g) save and load

@@ -37,8 +37,6 @@ def bart_large_config() -> BartConfig:
         pad_token_id=1,
         eos_token_id=2,
         decoder_start_token_id=2,
-        forced_bos_token_id=0,
-        forced_eos_token_id=2,
     )
 
 

@@ -346,6 +346,7 @@ def train_run(
         "run_id": spec["run_id"],
         "spec": spec,
         "parameters": method.parameter_counts(),
+        "prefix_positions": method.positions_taken(),  # P (a word-initialised prefix: the word's tokens)
         "training": {
             "examples": len(examples),
             "steps": trainer.step,

@@ -93,7 +93,7 @@ def _to_batch(prefix: torch.Tensor, batch: int) -> torch.Tensor:
     return prefix.repeat_interleave(batch // rows, dim=0)
 
 
-def _mask_with_prefix(
+def mask_with_prefix(
     mask: torch.Tensor | None, causal: bool, q_len: int, kv_len: int, prefix_len: int, device: torch.device
 ) -> torch.Tensor | None:
     """The layer's mask over [prefix; real keys]: the prefix columns are always visible.
@@ -130,7 +130,7 @@ def prefix_attention_forward(
     batch = query.shape[0]
     prefix_key = _to_batch(prefix[0], batch).to(key.dtype)
     prefix_value = _to_batch(prefix[1], batch).to(value.dtype)
-    mask = _mask_with_prefix(
+    mask = mask_with_prefix(
         attention_mask,
         bool(getattr(module, "is_causal", False)),
         query.shape[2],

@@ -105,10 +105,10 @@ def build_model(recipe: TinyBartRecipe, tokenizer: PreTrainedTokenizerFast) -> B
         pad_token_id=PAD_ID,
         eos_token_id=EOS_ID,
         decoder_start_token_id=EOS_ID,
-        forced_bos_token_id=BOS_ID,
-        forced_eos_token_id=EOS_ID,
     )
-    return BartForConditionalGeneration(config)
+    model = BartForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(**BART_LARGE_GENERATION)  # in transformers 5 these live here
+    return model
 
 
 def encode_pairs(
@@ -174,9 +174,8 @@ def pretrain(
 
 
 def _configure_like_bart_large(model: BartForConditionalGeneration) -> None:
-    """Dropout and generation defaults of facebook/bart-large, so that settings left out mean the same."""
+    """bart-large's dropout in the saved config, so that "LM dropout on" means what it means there."""
     model.config.dropout = model.config.attention_dropout = model.config.activation_dropout = BART_DROPOUT
-    model.generation_config = GenerationConfig(**BART_LARGE_GENERATION)
 
 
 def build_tiny_bart(out_dir: Path, corpus_pairs: list[tuple[str, str]], recipe: TinyBartRecipe) -> None:
