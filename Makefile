@@ -34,8 +34,9 @@ lint: setup
 
 # Paper-scale plan without running anything (locally and through the SLURM profile).
 dry-run: setup
-	snakemake -n reports/table1.md
-	snakemake -n --profile slurm reports/table1.md
+	prefixtune plan --configfile config/config.yaml
+	snakemake -n --quiet rules
+	snakemake -n --quiet rules --profile slurm
 
 clean-demo:
 	rm -rf demo/

@@ -12,8 +12,12 @@ if not config:
     configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/splits.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/decode.smk"
@@ -27,7 +31,11 @@ localrules:
     base_model,
     prepare,
     dart_tokenize,
-    report,
+    subsample,
+    xsum_split,
+    report_table,
+    report_figure,
+    index,
 
 
 rule all:
@@ -38,3 +46,5 @@ rule all:
             artifact=config["artifacts"],
             ext=["md", "csv"],
         ),
+        expand(f"{REPORTS}/{{artifact}}.{{ext}}", artifact=FIGURES, ext=["png", "pdf"]),
+        f"{REPORTS}/index.md",

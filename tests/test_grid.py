@@ -94,14 +94,18 @@ def test_large_model_override(paper_config):
     assert hp["batch_size"] == 2 and hp["gradient_accumulation_steps"] == 3
 
 
+def _cell_scores(row: dict, dataset: str) -> list[str]:
+    return [r["scores"] for c in row["cells"] if c["dataset"] == dataset for r in c["runs"]]
+
+
 def test_report_manifest_maps_rows_to_score_files(paper_config):
     manifest = report_manifest(paper_config, "table1", "results/runs/{run}/{split}.scores.json")
     labels = [r["label"] for r in manifest["rows"]]
     assert labels[0] == "FINE-TUNE" and "PREFIX (0.1%)" in labels
     prefix = next(r for r in manifest["rows"] if r["label"] == "PREFIX (0.1%)")
-    assert prefix["scores"]["e2e"] == "results/runs/e2e-gpt2-medium-prefix/test.scores.json"
+    assert _cell_scores(prefix, "e2e") == ["results/runs/e2e-gpt2-medium-prefix/test.scores.json"]
     ft_top2 = next(r for r in manifest["rows"] if r["label"] == "FT-TOP2")
-    assert ft_top2["scores"]["dart"] == "results/runs/dart-gpt2-medium-ft_top2/test.scores.json"
+    assert _cell_scores(ft_top2, "dart") == ["results/runs/dart-gpt2-medium-ft_top2/test.scores.json"]
     assert all(r["ran"] == r["model"] for r in manifest["rows"])  # paper scale: the models the paper ran
 
 
@@ -113,5 +117,96 @@ def test_rows_without_a_method_show_paper_values_only(paper_config):
     ]
     manifest = report_manifest(config, "table1", "results/runs/{run}/{split}.scores.json")
     ft_top2 = next(r for r in manifest["rows"] if r["label"] == "FT-TOP2")
-    assert ft_top2["scores"] == {"e2e": None, "webnlg": None, "dart": None}
+    assert [c["runs"] for c in ft_top2["cells"]] == [[], [], []]
     assert len(artifact_runs(config, "table1")) == 18
+
+
+def test_the_paper_grid_plans_every_artifact_and_trains_shared_runs_once(paper_config):
+    counts = {a: len(artifact_runs(paper_config, a)) for a in paper_config["artifacts"]}
+    assert counts == {
+        "table1": 21,
+        "table2": 2,
+        "table3": 4,
+        "table4": 7,  # 6 + the Table 1 PREFIX row
+        "figure3": 160,  # 2 tasks x 4 sizes x 5 subsamples x 2 seeds x 2 methods
+        "figure3_appendix": 160,  # the same runs
+        "figure4": 13,  # XSUM 8 + DART 5 lengths
+        "figure5": 90,  # 9 conditions x 5 x 2
+        "figure5_appendix": 90,
+        "figure6": 10,
+        "appendix_dev": 21,  # the Table 1 runs on dev
+        "appendix_dev_xsum": 2,
+    }
+    runs = expand_runs(paper_config)
+    # shared: Table 2's length-100 run and Table 1's DART length-10 run in Figure 4; "table-to-text:" at n = 100
+    # in Figures 3 and 5; the dev tables train nothing
+    assert len(runs) == 21 + 2 + 4 + 6 + 160 + (13 - 2) + (90 - 10) + 10 == 294 >= 213
+    figure4 = artifact_runs(paper_config, "figure4")
+    assert "xsum-bart-large-prefix_xsum_2pct" in figure4 and "dart-gpt2-medium-prefix" in figure4
+    assert "xsum-bart-large-prefix_xsum_2pct-len200" in figure4
+    assert runs["xsum-bart-large-prefix_xsum_2pct-len200"]["method_settings"]["prefix_length"] == 200
+    assert set(artifact_runs(paper_config, "appendix_dev")) == set(artifact_runs(paper_config, "table1"))
+
+
+def test_low_data_runs_follow_the_acl_appendix(paper_config):
+    runs = expand_runs(paper_config)
+    prefix = runs["e2e-gpt2-medium-prefix_word-n500-d22-s9"]
+    assert prefix["data"] == {"size": 500, "data_seed": 22}
+    assert prefix["hparams"]["max_steps"] == 400 and prefix["hparams"]["learning_rate"] == 5e-5
+    settings = prefix["method_settings"]
+    assert settings["init_word"] == "table-to-text:" and "prefix_length" not in settings
+    ft = runs["e2e-gpt2-medium-finetune_word-n50-d101-s200"]
+    assert ft["hparams"]["max_steps"] == 100 and ft["method_settings"]["prepend_word"] == "table-to-text:"
+    xsum_ft = runs["xsum-bart-large-finetune_xsum_lowdata-n200-d7-s200"]
+    assert (xsum_ft["hparams"]["epochs"], xsum_ft["hparams"]["batch_size"]) == (3, 2)
+    assert xsum_ft["hparams"]["gradient_accumulation_steps"] == 3
+    xsum_prefix = runs["xsum-bart-large-prefix_xsum_lowdata-n50-d8-s9"]
+    assert xsum_prefix["hparams"]["epochs"] == 30 and xsum_prefix["hparams"]["warmup_steps"] == 100
+    manifest = report_manifest(paper_config, "figure3", "r/{run}/{split}.scores.json")
+    e2e_prefix = manifest["rows"][0]
+    assert [c["x"] for c in e2e_prefix["cells"]] == [50, 100, 200, 500]
+    assert all(len(c["runs"]) == 10 for c in e2e_prefix["cells"])
+    assert manifest["splits"] == {"xsum": "test", "e2e": "dev"}  # the code decoded low-data E2E on dev
+    assert e2e_prefix["cells"][0]["runs"][0]["scores"].endswith("/dev.scores.json")
+
+
+def test_initialisation_conditions_and_extrapolation_splits(paper_config):
+    runs = expand_runs(paper_config)
+    random = runs["e2e-gpt2-medium-prefix_word-n100-d8-len5-init-random-s200"]
+    assert random["method_settings"]["init"] == "random" and random["method_settings"]["prefix_length"] == 5
+    assert "init_word" not in random["method_settings"]
+    elephant = runs["e2e-gpt2-medium-prefix_word-n100-d8-w-elephant-s200"]
+    assert (
+        elephant["method_settings"]["init_word"] == "elephant"
+        and "prefix_length" not in elephant["method_settings"]
+    )
+    sports = runs["xsum-bart-large-prefix_xsum_2pct-news_sports-len40"]
+    assert sports["data"] == {"split": "news_sports"}
+    assert (sports["hparams"]["epochs"], sports["hparams"]["batch_size"]) == (15, 36)
+    news = runs["xsum-bart-large-prefix_xsum_2pct-within_news-len80"]
+    assert news["hparams"]["epochs"] == 30 and news["method_settings"]["prefix_length"] == 80
+    assert runs["xsum-bart-large-finetune_xsum-within_news"]["hparams"]["learning_rate"] == 3e-5
+
+
+def test_one_run_id_with_two_settings_is_an_error(paper_config):
+    config = {**paper_config, "artifacts": dict(paper_config["artifacts"])}
+    row = dict(paper_config["artifacts"]["table1"]["rows"][0], hparams={"learning_rate": 1e-3})
+    config["artifacts"]["clash"] = {"split": "test", "datasets": ["e2e"], "rows": [row]}
+    with pytest.raises(ValueError, match="'clash' row 'FINE-TUNE' defines run 'e2e-gpt2-medium-finetune'"):
+        expand_runs(config)
+
+
+def test_make_spec_names_only_what_differs_from_the_default(paper_config):
+    base = make_spec(paper_config, "dart", "gpt2-medium", "prefix", hparams={"prefix_length": 10})
+    assert base["run_id"] == "dart-gpt2-medium-prefix"
+    spec = make_spec(
+        paper_config,
+        "e2e",
+        "gpt2-medium",
+        "prefix",
+        data={"percent": 20, "data_seed": 3},
+        hparams={"seed": 5},
+    )
+    assert spec["run_id"] == "e2e-gpt2-medium-prefix-pct20-d3-s5"
+    with pytest.raises(ValueError, match="no letters or digits"):
+        make_spec(paper_config, "e2e", "gpt2-medium", "prefix_word", settings={"init_word": "::"})

@@ -1,4 +1,5 @@
-"""Report tables: each reproduced cell sits beside the right published number."""
+"""Reports: each reproduced cell (mean ± sd over its runs) sits beside the right published number, with a verdict;
+figures draw their points; the index lists every artifact's status."""
 
 from __future__ import annotations
 
@@ -8,75 +9,181 @@ from pathlib import Path
 import pytest
 
 from prefixtune.report.build import build_report
+from prefixtune.report.index import build_index
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "config/paper_results.csv"
+E2E_BANDS = {"E2E": {"BLEU": 1.0, "NIST": 0.1, "METEOR": 0.5, "ROUGE-L": 0.5, "CIDEr": 0.08}}
 
 
-def write_scores(path: Path, metrics: dict) -> str:
-    path.write_text(json.dumps({"metrics": metrics}))
+def write_scores(path: Path, metrics: dict, **extra: object) -> str:
+    path.write_text(json.dumps({"metrics": metrics, **extra}))
     return str(path)
 
 
-def test_table4_rows_meet_their_paper_cells(tmp_path):
-    emb = write_scores(
-        tmp_path / "emb.json", {"BLEU": 0.5, "NIST": 4.0, "METEOR": 0.3, "ROUGE_L": 0.5, "CIDEr": 1.0}
-    )
-    manifest = {
-        "datasets": ["e2e"],
-        "rows": [
+def row(label, method, scores_by_dataset, model="gpt2-medium", param_pct="", setting="full-data", x=None):
+    return {
+        "label": label,
+        "method": method,
+        "model": model,
+        "ran": model,
+        "param_pct": param_pct,
+        "setting": setting,
+        "cells": [
             {
-                "label": "EMB-1",
-                "method": "EMB",
-                "model": "gpt2-medium",
-                "param_pct": "",
-                "ran": "gpt2-medium",
-                "setting": "full-data; prefix_len=1",
-                "scores": {"e2e": emb},
-            },
-            {
-                "label": "INFIX-20",
-                "method": "INFIX",
-                "model": "gpt2-medium",
-                "param_pct": "",
-                "setting": "full-data; prefix_len=20",
-                "scores": {"e2e": None},
-            },
+                "dataset": d,
+                "x": x,
+                "runs": [{"run": f"{label}-{i}", "scores": p} for i, p in enumerate(paths)],
+            }
+            for d, paths in scores_by_dataset.items()
         ],
     }
-    md, csv = tmp_path / "t4.md", tmp_path / "t4.csv"
-    build_report("table4", manifest, PAPER, "arxiv_v1", md, csv, demo=False)
-    text = md.read_text()
-    assert "| EMB-1 | gpt2-medium | 50.0 / 48.1 | 4.00 / 3.33 |" in text  # v1 Table 4 row EMB-1
+
+
+def manifest(datasets, rows, split="test", **extra):
+    return {
+        "kind": "table",
+        "datasets": datasets,
+        "splits": {d: split for d in datasets},
+        "rows": rows,
+        **extra,
+    }
+
+
+def e2e(path: Path, bleu: float) -> str:
+    return write_scores(path, {"BLEU": bleu, "NIST": 4.0, "METEOR": 0.3, "ROUGE_L": 0.5, "CIDEr": 1.0})
+
+
+def test_table4_rows_meet_their_paper_cells_with_verdicts(tmp_path):
+    emb = e2e(tmp_path / "emb.json", 0.485)
+    rows = [
+        row("EMB-1", "EMB", {"e2e": [emb]}, setting="full-data; prefix_len=1"),
+        row(
+            "INFIX-20", "INFIX", {"e2e": [str(tmp_path / "not-yet.json")]}, setting="full-data; prefix_len=20"
+        ),
+    ]
+    status = build_report(
+        "table4", manifest(["e2e"], rows), PAPER, "arxiv_v1", tmp_path, False, E2E_BANDS, "ab" * 32
+    )
+    text = (tmp_path / "table4.md").read_text()
+    assert "| EMB-1 | gpt2-medium | 48.5 / 48.1 ✓ | 4.00 / 3.33 ✗ |" in text  # v1 Table 4 row EMB-1
     assert "| INFIX-20 | gpt2-medium | – / " in text
+    assert "| EMB-1 | gpt2-medium | E2E BLEU | 48.5 | 1/1 | 48.1 |  | +0.4 | ±1 | within |" in text
     assert "WebNLG" not in text and "Table 4" in text.splitlines()[0]
+    assert status["status"] == "partial" and (status["runs_scored"], status["runs_planned"]) == (1, 2)
+    assert json.loads((tmp_path / "table4.json").read_text())["config_hash"] == "ab" * 32
 
 
-def test_table2_reads_rouge_from_the_xsum_scores(tmp_path):
+def test_replicates_give_mean_sd_and_n_and_the_acl_value_where_it_differs(tmp_path):
+    paths = [e2e(tmp_path / f"p{i}.json", b) for i, b in enumerate((0.70, 0.72))]
+    rows = [
+        row("PREFIX (0.1%)", "PREFIX", {"e2e": paths + [str(tmp_path / "missing.json")]}, param_pct="0.1")
+    ]
+    build_report("table1", manifest(["e2e"], rows), PAPER, "arxiv_v1", tmp_path, False, E2E_BANDS)
+    text = (tmp_path / "table1.md").read_text()
+    # mean 71.0 ± 1.4 over 2 of 3 runs; paper v1 69.7, ACL 70.3 (the cells that changed between versions)
+    cell = "| E2E BLEU | 71.0 ± 1.4 (n=2 of 3) | 2/3 | 69.7 | 70.3 | +1.3 | ±1 | outside |"
+    assert f"| PREFIX (0.1%) | gpt2-medium {cell}" in text
+    csv_lines = (tmp_path / "table1.csv").read_text().splitlines()
+    assert csv_lines[0].startswith(
+        "row,model,ran,dataset,split,x,metric,reproduced,sd,n,planned,paper,paper_acl2021"
+    )
+
+
+def test_table2_reads_rouge_and_table3_reads_its_split_columns(tmp_path):
     xsum = write_scores(
         tmp_path / "x.json", {"corpus_mean": {"rouge1": 40.0, "rouge2": 18.0, "rougeL": 33.0}}
     )
-    manifest = {
-        "datasets": ["xsum"],
-        "rows": [
-            {
-                "label": "PREFIX (2%)",
-                "method": "PREFIX",
-                "model": "bart-large",
-                "param_pct": "2",
-                "scores": {"xsum": xsum},
-            }
-        ],
-    }
-    md = tmp_path / "t2.md"
-    build_report("table2", manifest, PAPER, "arxiv_v1", md, tmp_path / "t2.csv", demo=True)
-    text = md.read_text()
+    rows = [row("PREFIX (2%)", "PREFIX", {"xsum": [xsum]}, model="bart-large", param_pct="2")]
+    build_report("table2", manifest(["xsum"], rows), PAPER, "arxiv_v1", tmp_path, True)
+    text = (tmp_path / "table2.md").read_text()
     assert text.startswith("> **DEMO**")
     assert "| PREFIX (2%) | bart-large | 40.00 / 43.80 | 18.00 / 20.93 | 33.00 / 36.05 |" in text
+    sports = write_scores(
+        tmp_path / "s.json", {"corpus_mean": {"rouge1": 39.0, "rouge2": 16.0, "rougeL": 31.0}}
+    )
+    x_paper = {
+        "news_sports": {"split": "test_sports", "setting": "extrapolation news-to-sports"},
+        "within_news": {"split": "test_other-news", "setting": "extrapolation within-news"},
+    }
+    ft = row(
+        "FINE-TUNE", "FINETUNE", {"xsum": [sports]}, model="bart-large", param_pct="100", x="news_sports"
+    )
+    ft["cells"].append({"dataset": "xsum", "x": "within_news", "runs": []})
+    build_report("table3", manifest(["xsum"], [ft], x_paper=x_paper), PAPER, "arxiv_v1", tmp_path, False)
+    text = (tmp_path / "table3.md").read_text()
+    assert "XSUM ROUGE-1 (news_sports)" in text and "XSUM ROUGE-L (within_news)" in text
+    assert "| FINE-TUNE | bart-large | 39.00 / 38.15 | 16.00 / 15.51 | 31.00 / 30.26 | – / 39.20 |" in text
+
+
+def test_a_metric_that_could_not_run_says_why(tmp_path):
+    dart = write_scores(
+        tmp_path / "d.json",
+        {"BLEU": 46.0, "METEOR": 0.39, "TER": 0.46},
+        unavailable={"BLEURT": "no checkpoint"},
+    )
+    rows = [row("PREFIX (0.1%)", "PREFIX", {"dart": [dart]}, param_pct="0.1")]
+    build_report("table1", manifest(["dart"], rows), PAPER, "arxiv_v1", tmp_path, False)
+    text = (tmp_path / "table1.md").read_text()
+    assert "| DART BLEURT | – (no checkpoint) |" in text
+
+
+def test_figure_report_draws_points_and_quotes_the_texts(tmp_path):
+    items = tmp_path / "dev.jsonl"
+    sources = ("name : Aromi", "name : The Eagle | food : Chinese")
+    items.write_text("".join(json.dumps({"source": s}) + "\n" for s in sources))
+    cells = []
+    for size, bleus in ((50, (0.4, 0.5)), (100, (0.6, 0.62))):
+        runs = []
+        for i, bleu in enumerate(bleus):
+            scores = tmp_path / f"r{size}-{i}.dev.scores.json"
+            e2e(scores, bleu)
+            scores.with_name(scores.name.replace(".scores.json", ".hyp.txt")).write_text(
+                f"Aromi text\nThe Eagle at {size} | with a pipe\n"
+            )
+            runs.append({"run": f"r{size}-{i}", "scores": str(scores)})
+        cells.append({"dataset": "e2e", "x": size, "runs": runs})
+    fig = {
+        "kind": "figure",
+        "datasets": ["e2e"],
+        "splits": {"e2e": "dev"},
+        "x_label": "training examples",
+        "panels": [{"dataset": "e2e", "metrics": ["BLEU"], "paper_ranges": {"BLEU": [50, 60]}}],
+        "qualitative": {"dataset": "e2e", "contains": ["The Eagle"], "items": str(items)},
+        "rows": [{**row("PREFIX", "PREFIX", {}), "cells": cells}],
+    }
+    status = build_report("figure3", fig, PAPER, "arxiv_v1", tmp_path, True)
+    assert (tmp_path / "figure3.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "figure3.pdf").read_bytes()[:4] == b"%PDF"
+    text = (tmp_path / "figure3.md").read_text()
+    assert "| PREFIX | E2E | BLEU | 50 | 45.0 ± 7.1 (n=2) |" in text
+    assert "The Eagle at 100 \\| with a pipe" in text  # the first replicate's output for "The Eagle"
+    assert "BLEU_gap_mean" in text  # the paper's stated average gap
+    assert status["status"] == "complete" and status["kind"] == "figure"
+
+
+def test_index_lists_every_artifact_with_status_and_compute(tmp_path):
+    for name, status, scored in (("table1", "complete", 21), ("figure3", "partial", 40)):
+        record = {
+            "artifact": name,
+            "title": name.title(),
+            "kind": "table",
+            "status": status,
+            "runs_scored": scored,
+            "runs_planned": 21 if name == "table1" else 160,
+            "git_commit": "abc123",
+            "config_hash": "f" * 64,
+            "compute": {"train_s": 7200.0, "decode_s": 30.0, "gpu_hours": 2.0, "runs_timed": 1},
+        }
+        (tmp_path / f"{name}.json").write_text(json.dumps(record))
+    text = build_index([tmp_path / "table1.json", tmp_path / "figure3.json"], tmp_path / "index.md")
+    assert (
+        "| [Figure3](figure3.md) | partial | 40 of 160 | 2.00 h | 30 s | 2.00 | `abc123` | `ffffffffffff` |"
+        in text
+    )
+    assert (tmp_path / "index.md").read_text() == text
 
 
 def test_unknown_artifact_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="unknown artifact 'table9'"):
-        build_report(
-            "table9", {"datasets": [], "rows": []}, PAPER, "arxiv_v1", tmp_path / "a", tmp_path / "b", False
-        )
+        build_report("table9", manifest([], []), PAPER, "arxiv_v1", tmp_path, False)

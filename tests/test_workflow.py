@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -43,9 +44,18 @@ def test_paper_scale_dry_run_plans_table1(profile):
 
 def test_demo_dry_run_builds_everything_offline():
     counts = job_counts(snakemake("-n", "--forceall", "--configfile", "config/demo.yaml"))
-    # Table 1 (15) + Table 2 on XSUM (2) + Table 4 (4 new; PREFIX shared with Table 1) + the methods check (3)
-    assert counts["train"] == 24 and counts["base_model"] == 2 and "download" not in counts
-    assert counts["report"] == 4
+    # Table 1 (15) + Table 2 (2) + Table 3 (4) + Table 4 (4 new) + Figure 3 (16) + Figure 4 (4 new)
+    # + Figure 5 (4 new) + Figure 6 (4) + the methods check (1); the dev tables and appendix figures train nothing
+    assert counts["train"] == 54 and counts["base_model"] == 2 and "download" not in counts
+    assert counts["subsample"] == 10 and counts["xsum_split"] == 2
+    assert counts["report_table"] == 7 and counts["report_figure"] == 6 and counts["index"] == 1
+
+
+def test_paper_scale_dry_run_plans_every_artifact():
+    out = snakemake("-n", "--quiet", "rules")
+    counts = job_counts(out)
+    assert counts["train"] == 294 and counts["subsample"] == 45 and counts["xsum_split"] == 2
+    assert counts["report_table"] == 6 and counts["report_figure"] == 6 and counts["index"] == 1
 
 
 def test_bad_config_is_rejected_at_start_up(tmp_path):
@@ -74,7 +84,8 @@ def test_snakemake_lint(config):
 
 
 def _shrunk_demo_config(tmp_path: Path) -> Path:
-    """config/demo.yaml with every size cut to seconds and every path under ``tmp_path``."""
+    """config/demo.yaml with every size cut to seconds, every path under ``tmp_path``, and each kind of artifact
+    kept with fewer rows (every rule and code path still runs)."""
     import yaml
 
     config = yaml.safe_load((ROOT / "config/demo.yaml").read_text())
@@ -82,6 +93,8 @@ def _shrunk_demo_config(tmp_path: Path) -> Path:
     config["paper"]["results_csv"] = str(ROOT / config["paper"]["results_csv"])
     for dataset in config["datasets"].values():
         dataset["synthetic"].update(n_train=60, n_dev=4, n_test=6)
+    config["datasets"]["xsum"]["extrapolation"]["synthetic"].update(n_train=90, n_dev=8, n_test=16)
+    config["datasets"]["xsum"]["extrapolation"]["test_cap"] = 5
     tiny = config["models"]["tiny-gpt2"]
     tiny["corpus_size"] = 800
     tiny["recipe"].update(vocab_size=800, n_embd=32, pretrain_steps=20)
@@ -96,6 +109,21 @@ def _shrunk_demo_config(tmp_path: Path) -> Path:
     for method in config["methods"].values():
         if method.get("init") == "word":
             method["init_steps"] = 20
+    arts = config["artifacts"]
+    arts["table1"]["rows"] = [r for r in arts["table1"]["rows"] if r["method"] in ("finetune", "prefix")]
+    arts["appendix_dev"]["rows"] = arts["table1"]["rows"]
+    arts["table4"]["rows"] = [
+        r for r in arts["table4"]["rows"] if r["label"] in ("PREFIX", "EMB-1", "INFIX-1")
+    ]
+    for name in ("figure3", "figure3_appendix"):
+        for row in arts[name]["rows"]:
+            row.update(vary={"size": [20]}, hparams_by_x={20: {"max_steps": 2, "epochs": 1}})
+        arts[name]["qualitative"] = {"dataset": "e2e", "contains": ["name"]}
+    for name in ("figure5", "figure5_appendix"):
+        arts[name]["rows"][0].update(vary={"init_word": ["random", "elephant"]}, data={"size": 20})
+    arts["figure4"]["rows"] = [dict(arts["figure4"]["rows"][1], vary={"prefix_length": [2, 10]})]
+    for row in arts["figure6"]["rows"]:
+        row["vary"] = {"percent": [50]}
     path = tmp_path / "ci.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True))
     return path
@@ -103,33 +131,51 @@ def _shrunk_demo_config(tmp_path: Path) -> Path:
 
 @pytest.mark.slow
 def test_whole_dag_runs_offline_and_rebuilds_lost_outputs(tmp_path):
-    """The real rules, CLI and code end to end on a shrunk demo config: synthetic raw files -> Table 1."""
+    """The real rules, CLI and code end to end on a shrunk demo config: synthetic raw files -> every artifact."""
     config = _shrunk_demo_config(tmp_path)
     common = ["-s", str(ROOT / "Snakefile"), "--configfile", str(config), "--cores", "2"]
-    snakemake(*common, cwd=tmp_path, timeout=900)
-    table = (tmp_path / "reports/table1.md").read_text(encoding="utf-8")
+    snakemake(*common, cwd=tmp_path, timeout=1200)
+    reports = tmp_path / "reports"
+    table = (reports / "table1.md").read_text(encoding="utf-8")
     assert table.startswith("> **DEMO**")
     rows = [
-        line for line in table.splitlines() if line.startswith("| FINE-TUNE") or line.startswith("| PREFIX")
+        line for line in table.splitlines() if line.startswith("| FINE-TUNE |") or line.startswith("| PREFIX")
     ]
     assert len(rows) == 2
     for row in rows:  # every E2E/WebNLG/DART BLEU, METEOR and TER cell holds a number beside the paper's
         cells = row.split(" | ")[2:19]
-        assert all(re.fullmatch(r"-?\d+\.\d+ / \d+\.\d+", c) for c in cells), row
+        assert all(re.fullmatch(r"-?\d+\.\d+ / \d+\.\d+( [✓✗])?", c) for c in cells), row
     for artifact, labels in {
         "table2": ["FINE-TUNE", "PREFIX (2%)"],
-        "table4": ["PREFIX", "EMB-1", "EMB-10", "INFIX-1", "INFIX-10"],
-        "methods": ["PREFIX, MLP", "PREFIX = LM", "FINE-TUNE, 'table"],
+        "table3": ["FINE-TUNE", "PREFIX"],
+        "table4": ["PREFIX", "EMB-1", "INFIX-1"],
+        "appendix_dev": ["FINE-TUNE", "PREFIX"],
+        "appendix_dev_xsum": ["PREFIX (2%)"],
+        "methods": ["PREFIX = LM"],
     }.items():
-        lines = (tmp_path / f"reports/{artifact}.md").read_text(encoding="utf-8").splitlines()
+        lines = (reports / f"{artifact}.md").read_text(encoding="utf-8").splitlines()
         for label in labels:  # every method kind ran: each row has a number in its first cell
-            row = next(line for line in lines if line.startswith(f"| {label}"))
-            assert re.fullmatch(r"-?\d+\.\d+ / (\d+\.\d+|–)", row.split(" | ")[2]), row
+            row = next(line for line in lines if line.startswith(f"| {label} |"))
+            assert re.fullmatch(r"-?\d+\.\d+ / (\d+\.\d+|–)( [✓✗])?", row.split(" | ")[2]), row
+    for figure in ("figure3", "figure3_appendix", "figure4", "figure5", "figure5_appendix", "figure6"):
+        assert (reports / f"{figure}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (reports / f"{figure}.pdf").read_bytes()[:4] == b"%PDF"
+        page = (reports / f"{figure}.md").read_text(encoding="utf-8")
+        assert " (n=" in page or re.search(r"\| -?\d+\.\d+ \|", page), page[:2000]
+    assert "Generated texts" in (reports / "figure3.md").read_text(encoding="utf-8")
+    index = (reports / "index.md").read_text(encoding="utf-8")
+    assert index.count("| complete |") == 13, index  # every artifact, every planned run scored
+    split = json.loads((tmp_path / "results/splits/xsum/news_sports/split.json").read_text())
+    assert split["kind"] == "news_sports" and split["sizes"]["test"] == 5
+    subset = json.loads((tmp_path / "results/subsets/e2e/n20-d101/subset.json").read_text())
+    assert (
+        subset["counts"]["train"] == 20 and subset["counts"]["dev"] == 4
+    )  # int(0.3 n), capped by the dev set
     bart_run = tmp_path / "results/runs/xsum-tiny-bart-prefix_xsum_2pct/trained"
     assert (bart_run / "bart_prefix.safetensors").is_file()
-    csv_text = (tmp_path / "reports/table1.csv").read_text(encoding="utf-8")
+    csv_text = (reports / "table1.csv").read_text(encoding="utf-8")
     assert csv_text.startswith("# DEMO")
-    for rule in ("base_model", "train", "decode", "score", "prepare", "report"):
+    for rule in ("base_model", "train", "decode", "score", "prepare", "report", "subsample"):
         assert any((tmp_path / "logs" / rule).rglob("*.log")), f"no log for rule {rule}"
     run = tmp_path / "results/runs/e2e-tiny-gpt2-prefix"
     saved = sorted(p.name for p in (run / "trained").iterdir() if p.name != ".snakemake_timestamp")
@@ -137,9 +183,10 @@ def test_whole_dag_runs_offline_and_rebuilds_lost_outputs(tmp_path):
     assert not (tmp_path / "results/checkpoints/e2e-tiny-gpt2-prefix").exists()
 
     # Lost outputs are rebuilt, and nothing upstream of them runs again.
-    for lost in (run / "test.hyp.txt", run / "test.scores.json", tmp_path / "reports/table1.md"):
+    for lost in (run / "test.hyp.txt", run / "test.scores.json", reports / "table1.md"):
         lost.unlink()
     out = snakemake(*common, cwd=tmp_path, timeout=900)
     counts = job_counts(out)
-    # the PREFIX run is shared by Tables 1 and 4: both reports are rebuilt, nothing is retrained
-    assert counts == {"decode": 1, "score": 1, "report": 2, "all": 1, "total": 5}, counts
+    # the PREFIX run is shared by Tables 1 and 4 (and appendix_dev uses its dev outputs): both test-split reports
+    # and the index are rebuilt, nothing is retrained
+    assert counts == {"decode": 1, "score": 1, "report_table": 2, "index": 1, "all": 1, "total": 6}, counts

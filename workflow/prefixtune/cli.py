@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from prefixtune.report.tables import TITLES
+from prefixtune.report.titles import ALL_TITLES
 
 log = logging.getLogger("prefixtune")
 
@@ -47,6 +47,24 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     prepare(args.dataset, raw, args.out_dir, options)
 
 
+def cmd_subsample(args: argparse.Namespace) -> None:
+    from prefixtune.data.subsample import write_subset
+
+    kind, value = ("size", args.size) if args.size is not None else ("percent", args.percent)
+    record = write_subset(args.prepared, kind, value, args.data_seed, args.out_dir)
+    log.info("subset %s: %s", args.out_dir, record["counts"])
+
+
+def cmd_xsum_split(args: argparse.Namespace) -> None:
+    from prefixtune.data.xsum_topics import make_xsum_split
+
+    options = {"test_from": args.test_from, "line_join": args.line_join}
+    sizes = make_xsum_split(
+        args.raw, args.split_ids, args.kind, args.seed, args.test_cap, args.out_dir, **options
+    )
+    log.info("wrote the %s split to %s: %s", args.kind, args.out_dir, sizes)
+
+
 def cmd_base_model(args: argparse.Namespace) -> None:
     if args.hub_id:
         from prefixtune.download import download_hub_model
@@ -59,7 +77,9 @@ def cmd_base_model(args: argparse.Namespace) -> None:
         from prefixtune.data.synthetic_xsum import xsum_pretraining_pairs
         from prefixtune.models.tiny_bart import TinyBartRecipe, build_tiny_bart
 
-        torch.set_num_threads(1)  # a tiny model gains nothing from threads; 2 beside a busy job ran 50x slower
+        torch.set_num_threads(
+            1
+        )  # a tiny model gains nothing from threads; 2 beside a busy job ran 50x slower
         bart_recipe = TinyBartRecipe(**args.tiny_recipe)
         build_tiny_bart(args.out, xsum_pretraining_pairs(bart_recipe.seed, args.corpus_size), bart_recipe)
         return
@@ -154,7 +174,28 @@ def cmd_params(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from prefixtune.report.build import build_report
 
-    build_report(args.artifact, args.manifest, args.paper, args.version, args.out_md, args.out_csv, args.demo)
+    build_report(
+        args.artifact,
+        args.manifest,
+        args.paper,
+        args.version,
+        args.out_dir,
+        args.demo,
+        tolerance=args.tolerance,
+        config_hash=args.config_hash,
+    )
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    from prefixtune.plan import load_config, plan_table
+
+    print(plan_table(load_config(args.configfile)), end="")
+
+
+def cmd_index(args: argparse.Namespace) -> None:
+    from prefixtune.report.index import build_index
+
+    build_index(args.status, args.out, args.demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -162,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("synthesize", help="write synthetic demo data in a dataset's real raw format")
-    p.add_argument("--dataset", required=True, choices=["e2e", "webnlg", "dart", "xsum"])
+    p.add_argument("--dataset", required=True, choices=["e2e", "webnlg", "dart", "xsum", "xsum_raw"])
     p.add_argument("--out-dir", required=True, type=Path)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-train", type=int, required=True)
@@ -185,6 +226,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--e2e-format", choices=["src1", "csv"], default="src1")
     p.add_argument("--webnlg-first-entry-bug", action=argparse.BooleanOptionalAction, default=True)
     p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("subsample", help="a low-data subsample (n pairs, or a percent) of a prepared dataset")
+    p.add_argument("--prepared", required=True, type=Path, help="a prepared dataset directory")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--size", type=int, help="training pairs (the dev set gets int(0.3 n) items)")
+    group.add_argument("--percent", type=float, help="a share of the training pairs and dev items")
+    p.add_argument("--data-seed", type=int, required=True)
+    p.add_argument("--out-dir", required=True, type=Path)
+    p.set_defaults(func=cmd_subsample)
+
+    p = sub.add_parser("xsum-split", help="an XSUM extrapolation split (Table 3) from the raw XSum files")
+    p.add_argument("--raw", required=True, type=Path, help="raw tarball or <id>.summary folder")
+    p.add_argument("--split-ids", required=True, type=Path, help="XSum-TRAINING-DEV-TEST-SPLIT-90-5-5.json")
+    p.add_argument("--kind", required=True, choices=["news_sports", "within_news"])
+    p.add_argument("--seed", type=int, default=0, help="seeds the test cap's sample (the authors set none)")
+    p.add_argument("--test-cap", type=int, default=8000, help="test articles at most (the authors: 8000)")
+    p.add_argument("--test-from", choices=["train", "test"], default="train", help="official split drawn")
+    p.add_argument("--line-join", choices=["none", "space"], default="none", help="none: as the authors")
+    p.add_argument("--out-dir", required=True, type=Path)
+    p.set_defaults(func=cmd_xsum_split)
 
     p = sub.add_parser("base-model", help="a hub model saved locally, or the offline tiny GPT-2 / BART")
     p.add_argument("--hub-id", help="e.g. gpt2-medium; omit to build the tiny offline model")
@@ -256,15 +317,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-embeddings", action=argparse.BooleanOptionalAction, default=True)
     p.set_defaults(func=cmd_params)
 
-    p = sub.add_parser("report", help="a paper table with reproduced and published numbers")
-    p.add_argument("--artifact", required=True, choices=sorted(TITLES))
+    p = sub.add_parser("report", help="a paper table or figure with reproduced and published numbers")
+    p.add_argument("--artifact", required=True, choices=sorted(ALL_TITLES))
     p.add_argument("--manifest", required=True, type=_json_arg, help="rows and their score files (JSON)")
     p.add_argument("--paper", required=True, type=Path)
     p.add_argument("--version", default="arxiv_v1", choices=["arxiv_v1", "acl2021"])
-    p.add_argument("--out-md", required=True, type=Path)
-    p.add_argument("--out-csv", required=True, type=Path)
+    p.add_argument(
+        "--out-dir", required=True, type=Path, help="writes <artifact>.md/.csv/.json (+ .png/.pdf)"
+    )
+    p.add_argument("--tolerance", type=_json_arg, default={}, help="paper dataset -> metric -> band (JSON)")
+    p.add_argument("--config-hash", default="")
     p.add_argument("--demo", action="store_true", help="mark the report as the offline demo")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("plan", help="the training runs per artifact of a config (shared runs counted once)")
+    p.add_argument("--configfile", type=Path, default=Path("config/config.yaml"))
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("index", help="reports/index.md: every artifact with its status, commit and compute")
+    p.add_argument(
+        "--status", nargs="+", required=True, type=Path, help="the artifacts' .json status records"
+    )
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--demo", action="store_true")
+    p.set_defaults(func=cmd_index)
     return parser
 
 

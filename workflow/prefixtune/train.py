@@ -145,8 +145,14 @@ class Trainer:
         self.grad_accum = int(hparams.get("gradient_accumulation_steps", 1))
         batches_per_epoch = math.ceil(len(examples) / self.batch_size)
         self.steps_per_epoch = max(1, batches_per_epoch // self.grad_accum)
-        self.epochs = int(hparams["epochs"])
-        self.total_steps = int(hparams.get("max_steps") or self.steps_per_epoch * self.epochs)
+        if hparams.get("max_steps"):  # as the HF Trainer the authors used: max_steps overrides epochs
+            self.total_steps = int(hparams["max_steps"])
+            self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        elif "epochs" in hparams:
+            self.epochs = int(hparams["epochs"])
+            self.total_steps = self.steps_per_epoch * self.epochs
+        else:
+            raise KeyError("hparams: give epochs or max_steps")
         self.optimizer = torch.optim.AdamW(
             self.params,
             lr=float(hparams["learning_rate"]),

@@ -1,11 +1,13 @@
 # Config validation, paths, the run grid and wildcard constraints shared by every rule.
+import hashlib
 import json
+import os
 import re
 from pathlib import PurePosixPath
 
 from snakemake.utils import validate
 
-from prefixtune.grid import artifact_runs, expand_runs, report_manifest
+from prefixtune.grid import artifact_runs, data_tag, expand_runs, report_manifest
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -15,6 +17,7 @@ REPORTS = config["paths"]["reports"]
 LOGS = config["paths"]["logs"]
 RUNS = expand_runs(config)
 DEMO = config["scale"] == "demo"
+SUBSET_TAG = re.compile(r"(n|pct)([0-9.]+)-d([0-9]+)")
 
 
 wildcard_constraints:
@@ -22,11 +25,36 @@ wildcard_constraints:
     dataset="|".join(map(re.escape, config["datasets"])),
     model="|".join(map(re.escape, config["models"])),
     split="dev|test",
+    subset=SUBSET_TAG.pattern,
     artifact="|".join(map(re.escape, config["artifacts"])),
 
 
 def run_spec(wildcards):
     return RUNS[wildcards.run]
+
+
+def train_data(wildcards):
+    """The prepared data a run trains on: the dataset, a low-data subset of it, or an extrapolation split."""
+    spec = RUNS[wildcards.run]
+    dataset, data = spec["dataset"], spec["data"]
+    if "split" in data:
+        return f"{RESULTS}/splits/{dataset}/{data['split']}"
+    if "size" in data or "percent" in data:
+        return f"{RESULTS}/subsets/{dataset}/{data_tag(data)}"
+    return f"{RESULTS}/data/{dataset}"
+
+
+def eval_data(wildcards):
+    """The prepared data a run is decoded and scored on: a subset's own dataset, a split's own test set."""
+    spec = RUNS[wildcards.run]
+    if "split" in spec["data"]:
+        return f"{RESULTS}/splits/{spec['dataset']}/{spec['data']['split']}"
+    return f"{RESULTS}/data/{spec['dataset']}"
+
+
+def subset_args(wildcards):
+    kind, value = SUBSET_TAG.fullmatch(wildcards.subset).group(1, 2)
+    return f"--{'size' if kind == 'n' else 'percent'} {value}"
 
 
 def run_resources(rule_name, key):
@@ -75,8 +103,18 @@ def raw_file(dataset, split):
     return f"{RESOURCES}/raw/{dataset}/{raw_name(dataset_files(dataset)[split])}"
 
 
+def extrapolation_files(dataset):
+    """raw / split_ids -> {url, sha256} or {name}: the raw files of XSUM's extrapolation splits (splits.smk)."""
+    ext = config["datasets"][dataset].get("extrapolation", {})
+    return {key: ext[key] for key in ("raw", "split_ids") if key in ext}
+
+
 def download_entry(wildcards):
-    for entry in dataset_files(wildcards.dataset).values():
+    entries = [
+        *dataset_files(wildcards.dataset).values(),
+        *extrapolation_files(wildcards.dataset).values(),
+    ]
+    for entry in entries:
         if raw_name(entry) == wildcards.filename:
             return entry
     raise ValueError(
@@ -127,12 +165,53 @@ SCORES = f"{RESULTS}/runs/{{run}}/{{split}}.scores.json"
 
 
 def artifact_scores(wildcards):
-    split = config["artifacts"][wildcards.artifact]["split"]
-    return [
-        SCORES.format(run=r, split=split)
-        for r in artifact_runs(config, wildcards.artifact)
+    manifest = report_manifest(config, wildcards.artifact, SCORES)
+    files = [
+        run["scores"]
+        for row in manifest["rows"]
+        for cell in row["cells"]
+        for run in cell["runs"]
     ]
+    return list(dict.fromkeys(files))
+
+
+def qualitative_items(artifact):
+    """(prepared dataset directory, eval items file) of a figure's text panel (Figure 3: "The Eagle")."""
+    spec = config["artifacts"][artifact]
+    panel = spec["qualitative"]
+    split = spec.get("split_by_dataset", {}).get(panel["dataset"], spec["split"])
+    directory = f"{RESULTS}/data/{panel['dataset']}"
+    return directory, f"{directory}/{split}.jsonl"
 
 
 def artifact_manifest(wildcards):
-    return json.dumps(report_manifest(config, wildcards.artifact, SCORES))
+    manifest = report_manifest(config, wildcards.artifact, SCORES)
+    if manifest["qualitative"]:
+        manifest["qualitative"]["items"] = qualitative_items(wildcards.artifact)[1]
+    return json.dumps(manifest)
+
+
+def artifact_qualitative_inputs(wildcards):
+    """The items file and the decoded texts a figure's text panel quotes."""
+    if not config["artifacts"][wildcards.artifact].get("qualitative"):
+        return []
+    scores = artifact_scores(wildcards)
+    return [qualitative_items(wildcards.artifact)[0]] + [
+        s.replace(".scores.json", ".hyp.txt") for s in scores
+    ]
+
+
+def artifact_config_hash(wildcards):
+    """What produced an artifact: its config entry and the resolved settings of its runs."""
+    runs = [RUNS[r] for r in artifact_runs(config, wildcards.artifact)]
+    payload = json.dumps(
+        [config["artifacts"][wildcards.artifact], runs, config["decoding"]],
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def artifact_caption(wildcards):
+    from prefixtune.report.titles import ALL_TITLES
+
+    return ALL_TITLES.get(wildcards.artifact, wildcards.artifact)

@@ -72,3 +72,20 @@ rule prepare:
         "prefixtune prepare --dataset {wildcards.dataset} --train {input.train:q} --dev {input.dev:q}"
         " --test {input.test:q} --out-dir {output:q} --e2e-format {params.e2e_format}"
         " {params.first_entry_bug} 2> {log:q}"
+
+
+rule subsample:
+    input:
+        f"{RESULTS}/data/{{dataset}}",
+    output:
+        directory(f"{RESULTS}/subsets/{{dataset}}/{{subset}}"),
+    log:
+        f"{LOGS}/subsample/{{dataset}}/{{subset}}.log",
+    conda:
+        "../../envs/prefixtune.yaml"
+    params:
+        size=subset_args,
+        seed=lambda wc: SUBSET_TAG.fullmatch(wc.subset).group(3),
+    shell:
+        "prefixtune subsample --prepared {input:q} {params.size} --data-seed {params.seed}"
+        " --out-dir {output:q} 2> {log:q}"

@@ -5,7 +5,7 @@ rule decode:
     input:
         run_json=f"{RESULTS}/runs/{{run}}/run.json",
         trained=f"{RESULTS}/runs/{{run}}/trained",
-        data=lambda wc: f"{RESULTS}/data/{RUNS[wc.run]['dataset']}",
+        data=eval_data,
         model=lambda wc: f"{RESOURCES}/models/{RUNS[wc.run]['model']}",
     output:
         hyp=f"{RESULTS}/runs/{{run}}/{{split}}.hyp.txt",

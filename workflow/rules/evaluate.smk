@@ -4,7 +4,7 @@
 rule score:
     input:
         hyp=hypothesis_file,
-        data=lambda wc: f"{RESULTS}/data/{RUNS[wc.run]['dataset']}",
+        data=eval_data,
         reference_tokenizer=reference_tokenizer,
     output:
         f"{RESULTS}/runs/{{run}}/{{split}}.scores.json",

@@ -1,22 +1,90 @@
-# Paper artifacts: each cell shows the reproduced value beside the published one.
+# Paper artifacts: tables (each cell reproduced beside the published one) and figures, plus reports/index.md.
+TABLES = [
+    a for a, s in config["artifacts"].items() if s.get("kind", "table") == "table"
+]
+FIGURES = [a for a, s in config["artifacts"].items() if s.get("kind") == "figure"]
+REPORT_SHELL = (
+    "prefixtune report --artifact {wildcards.artifact} --manifest {params.manifest:q}"
+    " --paper {input.paper:q} --version {params.version} --out-dir {params.out_dir:q}"
+    " --tolerance {params.tolerance:q} --config-hash {params.config_hash} {params.demo} 2> {log:q}"
+)
 
 
-rule report:
+rule report_table:
     input:
         scores=artifact_scores,
         paper=config["paper"]["results_csv"],
     output:
-        md=f"{REPORTS}/{{artifact}}.md",
+        md=report(
+            f"{REPORTS}/{{artifact}}.md",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"artifact": "{artifact}"},
+        ),
         csv=f"{REPORTS}/{{artifact}}.csv",
+        status=f"{REPORTS}/{{artifact}}.json",
     log:
         f"{LOGS}/report/{{artifact}}.log",
+    wildcard_constraints:
+        artifact="|".join(map(re.escape, TABLES)) or "none",
     conda:
         "../../envs/prefixtune.yaml"
     params:
         manifest=artifact_manifest,
         version=config["paper"]["version"],
         demo="--demo" if DEMO else "",
+        out_dir=lambda wc, output: os.path.dirname(output.csv),
+        tolerance=json.dumps(config.get("report", {}).get("tolerance", {})),
+        config_hash=artifact_config_hash,
+        caption=artifact_caption,
     shell:
-        "prefixtune report --artifact {wildcards.artifact} --manifest {params.manifest:q}"
-        " --paper {input.paper:q} --version {params.version} --out-md {output.md:q}"
-        " --out-csv {output.csv:q} {params.demo} 2> {log:q}"
+        REPORT_SHELL
+
+
+rule report_figure:
+    input:
+        scores=artifact_scores,
+        hyps=artifact_qualitative_inputs,
+        paper=config["paper"]["results_csv"],
+    output:
+        png=report(
+            f"{REPORTS}/{{artifact}}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"artifact": "{artifact}"},
+        ),
+        pdf=f"{REPORTS}/{{artifact}}.pdf",
+        md=f"{REPORTS}/{{artifact}}.md",
+        csv=f"{REPORTS}/{{artifact}}.csv",
+        status=f"{REPORTS}/{{artifact}}.json",
+    log:
+        f"{LOGS}/report/{{artifact}}.log",
+    wildcard_constraints:
+        artifact="|".join(map(re.escape, FIGURES)) or "none",
+    conda:
+        "../../envs/prefixtune.yaml"
+    params:
+        manifest=artifact_manifest,
+        version=config["paper"]["version"],
+        demo="--demo" if DEMO else "",
+        out_dir=lambda wc, output: os.path.dirname(output.csv),
+        tolerance="{}",
+        config_hash=artifact_config_hash,
+        caption=artifact_caption,
+    shell:
+        REPORT_SHELL
+
+
+rule index:
+    input:
+        expand(f"{REPORTS}/{{artifact}}.json", artifact=config["artifacts"]),
+    output:
+        report(f"{REPORTS}/index.md", caption="../report/index.rst", category="Index"),
+    log:
+        f"{LOGS}/report/index.log",
+    conda:
+        "../../envs/prefixtune.yaml"
+    params:
+        demo="--demo" if DEMO else "",
+    shell:
+        "prefixtune index --status {input:q} --out {output:q} {params.demo} 2> {log:q}"

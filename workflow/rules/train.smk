@@ -4,7 +4,7 @@
 
 rule train:
     input:
-        data=lambda wc: f"{RESULTS}/data/{RUNS[wc.run]['dataset']}",
+        data=train_data,
         model=lambda wc: f"{RESOURCES}/models/{RUNS[wc.run]['model']}",
     output:
         trained=directory(f"{RESULTS}/runs/{{run}}/trained"),

@@ -25,6 +25,7 @@ WRITERS = {
     "webnlg": synthetic_webnlg.write_webnlg,
     "dart": synthetic_dart.write_dart,
     "xsum": synthetic_xsum.write_xsum,
+    "xsum_raw": synthetic_xsum.write_xsum_raw,  # the raw EdinburghNLP layout, for the extrapolation splits
 }
 
 
@@ -37,7 +38,8 @@ def write_synthetic(
     count evaluation items (distinct MRs / entries). Primary files: E2E ``src1_{train,valid,test}.txt`` (also
     the challenge CSVs), WebNLG ``train.xml``, ``dev.xml``, ``testdata_with_lex.xml`` (also
     ``{train,dev,test}.json``), DART ``dart-v1.1.1-full-{train,dev,test}.json`` (also the test ``.xml``), XSUM
-    ``xsum.tar.gz`` (all three splits, the legacy layout).
+    ``xsum.tar.gz`` (all three splits, the legacy layout); ``xsum_raw``: the raw tarball and split-ids JSON
+    (``n_*`` count the official splits' articles).
     """
     if dataset not in WRITERS:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(WRITERS)}")

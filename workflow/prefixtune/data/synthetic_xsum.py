@@ -7,13 +7,17 @@ teams, people, places, companies and animals): article -> summary, article -> le
 the frozen BART knows the news register and how to summarise, as bart-large does from its pre-training, yet no
 pre-training output is a demo target.
 ``write_synthetic_xsum`` writes the same demo articles as extracted ``{train,val,test}.{source,target}`` files.
+``write_xsum_raw`` writes another corpus in the raw EdinburghNLP layout with topical URLs, for the XSUM
+extrapolation splits (``prefixtune.data.xsum_topics``).
 Deterministic from the seed.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import random
+import re
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -162,6 +166,32 @@ def _science(rng: random.Random, pool: dict) -> Article:
 DOMAINS: list[Callable[[random.Random, dict], Article]] = [_sport, _politics, _business, _science]
 
 
+def _health(rng: random.Random, pool: dict) -> Article:
+    city, person, weeks = rng.choice(pool["CITIES"]), rng.choice(pool["PEOPLE"]), rng.randint(6, 40)
+    ward, patients = rng.choice(["cancer", "maternity", "children's", "stroke"]), rng.randint(2, 9) * 1000
+    sentences = [
+        f"Patients in {city} are waiting up to {weeks} weeks for treatment on the {ward} ward.",
+        f"About {patients:,} people are on the waiting list, figures show.",
+        f"{person}, who runs a patients' group, said the wait was causing distress.",
+        "The health board said it was recruiting more staff.",
+    ]
+    summary = f"Waits for {ward} treatment in {city} have reached {weeks} weeks, figures show."
+    return _arrange(rng, sentences), summary
+
+
+def _technology(rng: random.Random, pool: dict) -> Article:
+    company, users = rng.choice(pool["COMPANIES"]), rng.randint(2, 60) * 10000
+    flaw = rng.choice(["exposed passwords", "let strangers read messages", "leaked home addresses"])
+    sentences = [
+        f"A bug in the {company} app {flaw}, security researchers have found.",
+        f"About {users:,} customers used the affected version.",
+        f"{company} said it had fixed the flaw within {rng.randint(2, 48)} hours.",
+        "Experts advised users to update the app.",
+    ]
+    summary = f"A flaw in the {company} app {flaw} of {users:,} customers, researchers say."
+    return _arrange(rng, sentences), summary
+
+
 def _arrange(rng: random.Random, sentences: list[str]) -> str:
     """The lead stays first; the rest is shuffled so position alone does not give the summary away."""
     rest = sentences[1:]
@@ -206,6 +236,73 @@ def write_synthetic_xsum(out_dir: Path, n_train: int, n_val: int, n_test: int, s
     for name, data in _legacy_files(random.Random(f"xsum:{seed}"), n_train, n_val, n_test).items():
         write_bytes_atomic(out_dir / name, data)
     return {"train": out_dir / "train.source", "dev": out_dir / "val.source", "test": out_dir / "test.source"}
+
+
+# The raw EdinburghNLP layout for the extrapolation splits: (URL path, article generator, share of the corpus).
+# Within-news trains on uk / world / business and tests on the rest; news-to-sports tests on sport. The
+# sport/0/football URLs are the old BBC form the authors' URL rule files under topic ('0', 'football').
+RAW_TOPICS: list[tuple[str, Callable[[random.Random, dict], Article], int]] = [
+    ("news/uk-politics-{id}", _politics, 3),
+    ("news/uk-scotland-glasgow-west-{id}", _politics, 2),
+    ("news/world-europe-{id}", _politics, 2),
+    ("news/business-{id}", _business, 3),
+    ("news/health-{id}", _health, 2),
+    ("news/technology-{id}", _technology, 2),
+    ("news/science-environment-{id}", _science, 2),
+    ("sport/football/{id}", _sport, 3),
+    ("sport/cricket/{id}", _sport, 1),
+    ("sport/rugby-union/{id}", _sport, 1),
+    ("sport/0/football/{id}", _sport, 1),
+]
+RAW_TARBALL = "XSUM-EMNLP18-Summary-Data-Original.tar.gz"
+RAW_SPLIT_IDS = "XSum-TRAINING-DEV-TEST-SPLIT-90-5-5.json"
+SHARE_LINES = ["Share this with", "Email", "Facebook", "Twitter", "Copy this link"]
+
+
+def _raw_summary_file(rng: random.Random, article_id: str, path: str, make: Callable) -> str:
+    """One ``<id>.summary`` file: a wayback URL, a title, the summary (FIRST-SENTENCE), one sentence a line."""
+    document, summary = make(rng, DEMO_POOL)
+    host = rng.choice(["www.bbc.co.uk", "www.bbc.com"])
+    stamp = f"2016{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}120000"
+    url = f"http://web.archive.org/web/{stamp}/http://{host}/{path}"
+    body = re.split(r"(?<=\.) (?=[A-Z])", document)
+    if rng.random() < 0.3:  # the social-share lines some real files carry (the reader drops them)
+        body[1:1] = SHARE_LINES
+    title = " ".join(summary.split()[:6]).rstrip(",.")
+    sections = [("URL", url.format(id=article_id)), ("TITLE", title), ("FIRST-SENTENCE", summary)]
+    text = "".join(f"[SN]{name}[SN]\n{value}\n\n" for name, value in sections)
+    return text + "[SN]RESTBODY[SN]\n" + "".join(line + "\n" for line in body)
+
+
+def write_xsum_raw(
+    out_dir: Path, rng: random.Random, n_train: int, n_dev: int, n_test: int
+) -> dict[str, Path]:
+    """The raw EdinburghNLP layout: ``XSUM-EMNLP18-Summary-Data-Original.tar.gz`` (``bbc-summary-data/<id>
+    .summary``) and the split-ids JSON (``train`` / ``validation`` / ``test``), for ``n_train + n_dev + n_test``
+    articles whose URLs carry the topics of ``RAW_TOPICS`` in its shares (each official split in the same
+    proportions). Returns ``raw`` and ``split_ids`` -> path."""
+    cycle = [(path, make) for path, make, share in RAW_TOPICS for _ in range(share)]
+    ids = [str(i) for i in rng.sample(range(10_000_000, 40_000_000), n_train + n_dev + n_test)]
+    files, split_ids, start = {}, {}, 0
+    for name, n in (("train", n_train), ("validation", n_dev), ("test", n_test)):
+        topics = [cycle[i % len(cycle)] for i in range(n)]
+        rng.shuffle(topics)
+        split_ids[name] = ids[start : start + n]
+        for article_id, (path, make) in zip(split_ids[name], topics):
+            files[f"bbc-summary-data/{article_id}.summary"] = _raw_summary_file(rng, article_id, path, make)
+        start += n
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for name, text in sorted(files.items()):
+            data = text.encode("utf-8")
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 0
+            tar.addfile(info, io.BytesIO(data))
+    out_dir = Path(out_dir)
+    paths = {"raw": out_dir / RAW_TARBALL, "split_ids": out_dir / RAW_SPLIT_IDS}
+    write_bytes_atomic(paths["raw"], _deterministic_gzip(buffer.getvalue()))
+    write_bytes_atomic(paths["split_ids"], (json.dumps(split_ids, indent=1) + "\n").encode("utf-8"))
+    return paths
 
 
 def _deterministic_gzip(data: bytes) -> bytes:

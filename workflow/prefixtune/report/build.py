@@ -1,45 +1,106 @@
-"""Write a report artifact from a manifest of rows and score files."""
+"""Write one report artifact (a table, or a figure with its points) and its status record for reports/index.md."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
-from prefixtune.provenance import write_text_atomic
-from prefixtune.report.paper import load_paper_results
-from prefixtune.report.tables import TITLES, Row, build_table, records_to_csv
+from prefixtune.provenance import git_commit, write_json_atomic, write_text_atomic
+from prefixtune.report.figure_report import build_figure
+from prefixtune.report.paper import VERSIONS, load_paper_results
+from prefixtune.report.tables import TableContext, build_table, records_to_csv
+from prefixtune.report.titles import ALL_TITLES
 
 DEMO_BANNER = (
     "> **DEMO** — offline demo run: tiny GPT-2/BART models pre-trained on synthetic text, trained and scored on "
     "synthetic data in the official formats. The numbers prove the pipeline connects; they are not comparable to "
-    "the paper's."
+    "the paper's, and the verdicts mean nothing here."
 )
 
 
+def run_compute(manifest: dict) -> dict[str, Any]:
+    """Training and decoding wall time of the artifact's runs (each run once), from run.json / hyp.json."""
+    seen: set[str] = set()
+    totals = {"train_s": 0.0, "decode_s": 0.0, "gpu_hours": 0.0, "runs_timed": 0}
+    for row in manifest["rows"]:
+        for cell in row["cells"]:
+            for run in cell["runs"]:
+                if run["run"] in seen:
+                    continue
+                seen.add(run["run"])
+                run_dir = Path(run["scores"]).parent
+                for name, key in (
+                    ("run.json", "train_s"),
+                    (Path(run["scores"]).name.split(".")[0] + ".hyp.json", "decode_s"),
+                ):
+                    path = run_dir / name
+                    if not path.is_file():
+                        continue
+                    record = json.loads(path.read_text(encoding="utf-8"))
+                    seconds = float(record.get("wall_time_s", 0.0))
+                    totals[key] += seconds
+                    if record.get("device", "cpu") != "cpu":
+                        totals["gpu_hours"] += seconds / 3600
+                    totals["runs_timed"] += key == "train_s"
+    return {k: round(v, 3) for k, v in totals.items()}
+
+
+def status_record(artifact: str, manifest: dict, config_hash: str) -> dict[str, Any]:
+    runs = {r["run"]: r["scores"] for row in manifest["rows"] for c in row["cells"] for r in c["runs"]}
+    scored = sum(Path(p).is_file() for p in runs.values())
+    status = "complete" if runs and scored == len(runs) else "partial" if scored else "missing"
+    if not runs:
+        status = "paper values only"
+    return {
+        "artifact": artifact,
+        "title": ALL_TITLES[artifact],
+        "kind": manifest.get("kind", "table"),
+        "status": status,
+        "runs_scored": scored,
+        "runs_planned": len(runs),
+        "git_commit": git_commit(),
+        "config_hash": config_hash,
+        "compute": run_compute(manifest),
+    }
+
+
 def build_report(
-    artifact: str, manifest: dict, paper_csv: Path, version: str, out_md: Path, out_csv: Path, demo: bool
-) -> None:
-    """``manifest = {"datasets": [...], "rows": [{"label", "method", "model", "ran", "param_pct", "setting",
-    "scores": {dataset: path|null}}]}``."""
-    if artifact not in TITLES:
-        raise ValueError(f"unknown artifact {artifact!r}; expected one of {sorted(TITLES)}")
+    artifact: str,
+    manifest: dict,
+    paper_csv: Path,
+    version: str,
+    out_dir: Path,
+    demo: bool,
+    tolerance: dict[str, dict[str, float]] | None = None,
+    config_hash: str = "",
+) -> dict[str, Any]:
+    """Write ``<artifact>.md``, ``.csv``, ``.json`` (status) and, for a figure, ``.png`` and ``.pdf`` in out_dir.
+
+    ``manifest``: see :func:`prefixtune.grid.report_manifest`.
+    """
+    if artifact not in ALL_TITLES:
+        raise ValueError(f"unknown artifact {artifact!r}; expected one of {sorted(ALL_TITLES)}")
+    other_version = next(v for v in VERSIONS if v != version)
     paper = load_paper_results(paper_csv, version)
-    rows = [
-        Row(
-            r["label"],
-            r["method"],
-            r["model"],
-            r.get("ran", r["model"]),
-            str(r.get("param_pct", "")),
-            {k: Path(v) if v else None for k, v in r["scores"].items()},
-            r.get("setting", "full-data"),
-        )
-        for r in manifest["rows"]
-    ]
-    title = f"# {TITLES[artifact]}; paper numbers: {version}"
+    other = load_paper_results(paper_csv, other_version)
+    title = f"# {ALL_TITLES[artifact]}; paper numbers: {version}"
     heading = f"{DEMO_BANNER}\n\n{title}" if demo else title
-    markdown, records = build_table(artifact, manifest["datasets"], rows, paper, heading)
+    out = out_dir / artifact
+    if manifest.get("kind", "table") == "figure":
+        markdown, records = build_figure(artifact, manifest, paper, heading, out, demo)
+    else:
+        ctx = TableContext(artifact, paper, other, version, other_version, tolerance or {})
+        markdown, records = build_table(manifest, ctx, heading)
+    status = status_record(artifact, manifest, config_hash)
+    markdown += (
+        f"\nStatus: {status['status']} ({status['runs_scored']} of {status['runs_planned']} runs scored); "
+        f"commit {status['git_commit']}; config hash {config_hash[:12] or '–'}.\n"
+    )
     csv_text = records_to_csv(records)
     if demo:  # pandas: read_csv(path, comment="#")
         csv_text = f"# DEMO: offline demo numbers (tiny model, synthetic data), not comparable to the paper\n{csv_text}"
-    write_text_atomic(out_csv, csv_text)
-    write_text_atomic(out_md, markdown)
+    write_text_atomic(out.with_suffix(".csv"), csv_text)
+    write_json_atomic(out.with_suffix(".json"), status)
+    write_text_atomic(out.with_suffix(".md"), markdown)
+    return status

@@ -1,49 +1,29 @@
-"""The paper's result tables: each cell reproduced beside the published value.
+"""The paper's result tables: each reproduced cell (mean ± sd over its runs) beside the published value.
 
-One builder serves every table: an artifact picks its datasets' columns (``COLUMNS``) and each row names the paper
-cell it reproduces (method, model, parameter share, setting).
+One builder serves every table: an artifact's datasets (and swept values, Table 3's splits) give the columns,
+each row names the paper cell it reproduces (method, model, parameter share, setting), and every cell gets a
+verdict against the tolerance band of its metric (``report.tolerance`` in the config).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
+from prefixtune.report.cells import (
+    METRICS,
+    PAPER_DATASET,
+    Aggregate,
+    aggregate,
+    fmt_aggregate,
+    load_scores,
+)
 from prefixtune.report.paper import PaperKey
+from prefixtune.report.titles import TITLES  # noqa: F401  (re-exported)
 
-# (dataset label in the paper CSV, split, metric, how to read it from our scores.json, scale to paper, decimals)
-COLUMNS: list[tuple[str, str, str, tuple[str, ...], float, int]] = [
-    ("E2E", "test", "BLEU", ("BLEU",), 100, 1),
-    ("E2E", "test", "NIST", ("NIST",), 1, 2),
-    ("E2E", "test", "METEOR", ("METEOR",), 100, 1),
-    ("E2E", "test", "ROUGE-L", ("ROUGE_L",), 100, 1),
-    ("E2E", "test", "CIDEr", ("CIDEr",), 1, 2),
-    *[
-        ("WebNLG", f"test_{part}", metric, (part, metric), 1, 1 if metric == "BLEU" else 2)
-        for metric in ("BLEU", "METEOR", "TER")
-        for part in ("seen", "unseen", "all")
-    ],
-    ("DART", "test", "BLEU", ("BLEU",), 1, 1),
-    ("DART", "test", "METEOR", ("METEOR",), 1, 2),
-    ("DART", "test", "TER", ("TER",), 1, 2),
-    ("DART", "test", "MoverScore", ("MoverScore",), 1, 2),
-    ("DART", "test", "BERTScore", ("BERTScore",), 1, 2),
-    ("DART", "test", "BLEURT", ("BLEURT",), 1, 2),
-    *[
-        ("XSUM", "test", metric, ("corpus_mean", key), 1, 2)
-        for metric, key in (("ROUGE-1", "rouge1"), ("ROUGE-2", "rouge2"), ("ROUGE-L", "rougeL"))
-    ],
-]
-DATASET_KEYS = {"E2E": "e2e", "WebNLG": "webnlg", "DART": "dart", "XSUM": "xsum"}
-TITLES = {
-    "table1": "Table 1 — table-to-text (arXiv v1 Table 1 = ACL Table 2)",
-    "table2": "Table 2 — summarization, XSUM (arXiv v1 Table 2 = ACL Table 3)",
-    "table4": "Table 4 — embedding-only and infix ablations on E2E (arXiv v1 Table 4 = ACL Table 5)",
-    "methods": "Every method of the pipeline (a check that each runs end to end; no paper table)",
-}
+PAPER_ARTIFACT = {"appendix_dev_xsum": "appendix_dev"}
 NOTES = {
     "e2e": "E2E BLEU, METEOR and ROUGE-L are ×100 (official e2e-metrics `-p`)",
     "webnlg": "WebNLG BLEU ×100, METEOR and TER fractions (S/U/A = seen/unseen/all; TER: lower is better)",
@@ -54,73 +34,159 @@ SHORT = {"seen": "S", "unseen": "U", "all": "A"}
 
 
 @dataclass(frozen=True)
-class Row:
-    """One table row: a paper method label on a model, and our scores per dataset (None where not run)."""
+class Column:
+    dataset: str  # ours: e2e, webnlg, dart, xsum
+    metric: str  # the paper's metric name
+    decimals: int
+    paper_split: str  # the paper CSV's split of the cell
+    track: str | None = None  # WebNLG: seen / unseen / all
+    x: Any = None  # a swept value (Table 3's split)
+    setting: str | None = None  # the paper CSV's setting when the column fixes it (Table 3)
 
-    label: str  # e.g. "PREFIX (0.1%)"
-    method: str  # the paper CSV's method, e.g. PREFIX
-    model: str  # the paper CSV's model, e.g. gpt2-medium
-    ran: str  # the model this pipeline ran for the row (the demo's tiny-gpt2 stands in for gpt2-medium)
-    param_pct: str  # the paper CSV's param_pct, e.g. "0.1"
-    scores: dict[str, Path | None]
-    setting: str = "full-data"  # the paper CSV's setting, e.g. "full-data; prefix_len=10"
-
-
-def _lookup(scores: dict, path: tuple[str, ...]) -> float | None:
-    node = scores.get("metrics", {})
-    for part in path:
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return float(node)
+    @property
+    def header(self) -> str:
+        text = f"{PAPER_DATASET[self.dataset]} {self.metric}"
+        text += f" {SHORT[self.track]}" if self.track and self.paper_split != "dev" else ""
+        return text + (f" ({self.x})" if self.x is not None else "")
 
 
-def columns_for(datasets: list[str]) -> list[tuple[str, str, str, tuple[str, ...], float, int]]:
-    return [c for c in COLUMNS if DATASET_KEYS[c[0]] in datasets]
+def columns_for(
+    datasets: list[str], splits: dict[str, str], xs: list[Any], x_paper: dict[str, dict] | None = None
+) -> list[Column]:
+    """The columns of a table, in the paper's order (WebNLG test: each metric over seen/unseen/all)."""
+    out = []
+    for dataset in datasets:
+        split = splits[dataset]
+        for x in xs:
+            paper = (x_paper or {}).get(str(x), {}) if x is not None else {}
+            for metric, _path, _scale, decimals in METRICS[dataset]:
+                if dataset == "webnlg" and split == "test":
+                    out += [
+                        Column(dataset, metric, decimals, f"test_{t}", t, x)
+                        for t in ("seen", "unseen", "all")
+                    ]
+                    continue
+                paper_split = {"dev": "validation"}.get(split, split) if dataset == "xsum" else split
+                track = "all" if dataset == "webnlg" else None
+                out.append(
+                    Column(
+                        dataset,
+                        metric,
+                        decimals,
+                        paper.get("split", paper_split),
+                        track,
+                        x,
+                        paper.get("setting"),
+                    )
+                )
+    return out
 
 
-def build_table(
-    artifact: str, datasets: list[str], rows: list[Row], paper: dict[PaperKey, float], heading: str
-) -> tuple[str, list[dict]]:
-    """Markdown table (``ours / paper`` per cell) and long-format records for the CSV."""
-    columns = columns_for(datasets)
-    records: list[dict] = []
-    header = ["", "model"] + [
-        f"{d} {m}" + (f" {SHORT[s.split('_')[1]]}" if d == "WebNLG" else "") for d, s, m, *_ in columns
-    ]
+def verdict(ours: float | None, paper: float | None, band: float | None) -> str:
+    if ours is None or paper is None:
+        return ""
+    if band is None:
+        return "no band"
+    return "within" if abs(ours - paper) <= band + 1e-9 else "outside"
+
+
+MARK = {"within": " ✓", "outside": " ✗", "no band": "", "": ""}
+
+
+@dataclass(frozen=True)
+class TableContext:
+    artifact: str
+    paper: dict[PaperKey, float]  # the primary version's cells
+    other: dict[PaperKey, float]  # the other version's (shown where it differs)
+    version: str
+    other_version: str
+    tolerance: dict[str, dict[str, float]]  # paper dataset -> metric -> band
+
+
+def build_table(manifest: dict, ctx: TableContext, heading: str) -> tuple[str, list[dict]]:
+    """Markdown (a compact ``ours / paper`` table, then every cell in detail) and long-format CSV records."""
+    xs = list(dict.fromkeys(c["x"] for row in manifest["rows"] for c in row["cells"])) or [None]
+    columns = columns_for(manifest["datasets"], manifest["splits"], xs, manifest.get("x_paper"))
+    paper_artifact = PAPER_ARTIFACT.get(ctx.artifact, ctx.artifact)
+    header = ["", "model"] + [c.header for c in columns]
     lines = [heading, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        cells = [row.label, row.model if row.ran == row.model else f"{row.ran} (for {row.model})"]
-        loaded = {k: json.loads(p.read_text()) if p else None for k, p in row.scores.items()}
-        for dataset, split, metric, path, scale, decimals in columns:
-            scores = loaded.get(DATASET_KEYS[dataset])
-            ours = _lookup(scores, path) if scores else None
-            ours = ours * scale if ours is not None else None
-            ref = paper.get(
-                PaperKey(artifact, dataset, split, row.method, row.model, row.param_pct, row.setting, metric)
+    details = [
+        "| row | model | column | reproduced | n | paper | " + f"{ctx.other_version} | Δ | band | verdict |",
+        "|" + "---|" * 10,
+    ]
+    records: list[dict] = []
+    for row in manifest["rows"]:
+        cells = {(c["dataset"], c["x"]): c for c in row["cells"]}
+        loaded = {key: load_scores([r["scores"] for r in c["runs"]]) for key, c in cells.items()}
+        model = row["model"] if row["ran"] == row["model"] else f"{row['ran']} (for {row['model']})"
+        line = [row["label"], model]
+        for col in columns:
+            scores = loaded.get((col.dataset, col.x), [])
+            agg = aggregate(scores, col.dataset, col.metric, col.track) if scores else Aggregate((), 0)
+            key = PaperKey(
+                paper_artifact,
+                PAPER_DATASET[col.dataset],
+                col.paper_split,
+                row["method"],
+                row["model"],
+                row["param_pct"],
+                col.setting or row["setting"],
+                col.metric,
             )
-            cells.append(f"{_fmt(ours, decimals)} / {_fmt(ref, decimals)}")
+            ref, other = ctx.paper.get(key), ctx.other.get(key)
+            band = ctx.tolerance.get(PAPER_DATASET[col.dataset], {}).get(col.metric)
+            result = verdict(agg.mean, ref, band)
+            ours = "–" if agg.mean is None else f"{agg.mean:.{col.decimals}f}"
+            line.append(f"{ours} / {_fmt(ref, col.decimals)}{MARK[result]}")
+            delta = None if agg.mean is None or ref is None else agg.mean - ref
+            details.append(
+                f"| {row['label']} | {model} | {col.header} | {fmt_aggregate(agg, col.decimals)}"
+                + (f" ({agg.reason})" if agg.reason else "")
+                + f" | {agg.n}/{agg.planned} | {_fmt(ref, col.decimals)}"
+                + f" | {_fmt(other, col.decimals) if other is not None and other != ref else ''}"
+                + f" | {_fmt(delta, col.decimals, signed=True)} | {'' if band is None else f'±{band:g}'}"
+                + f" | {result} |"
+            )
             records.append(
                 {
-                    "row": row.label,
-                    "model": row.model,
-                    "ran": row.ran,
-                    "dataset": dataset,
-                    "split": split,
-                    "metric": metric,
-                    "reproduced": "" if ours is None else repr(ours),
+                    "row": row["label"],
+                    "model": row["model"],
+                    "ran": row["ran"],
+                    "dataset": PAPER_DATASET[col.dataset],
+                    "split": col.paper_split,
+                    "x": "" if col.x is None else col.x,
+                    "metric": col.metric,
+                    "reproduced": "" if agg.mean is None else repr(agg.mean),
+                    "sd": repr(agg.sd) if agg.n else "",
+                    "n": agg.n,
+                    "planned": agg.planned,
                     "paper": "" if ref is None else repr(ref),
-                    "delta": "" if ours is None or ref is None else repr(ours - ref),
+                    f"paper_{ctx.other_version}": "" if other is None else repr(other),
+                    "delta": "" if delta is None else repr(delta),
+                    "band": "" if band is None else repr(band),
+                    "verdict": result,
+                    "missing_reason": agg.reason or "",
                 }
             )
-        lines.append("| " + " | ".join(cells) + " |")
-    notes = "; ".join(NOTES[d] for d in datasets)
-    lines += ["", f"Each cell: reproduced / paper; `–` = not run or not computed. {notes}."]
+        lines.append("| " + " | ".join(line) + " |")
+    notes = "; ".join(NOTES[d] for d in manifest["datasets"])
+    lines += [
+        "",
+        f"Each cell: reproduced (mean over its runs) / paper ({ctx.version}); ✓ within, ✗ outside the tolerance "
+        f"band (the spread independent reruns saw, `report.tolerance` in the config); `–` = not run or not "
+        f"computed. {notes}.",
+        "",
+        "## Every cell",
+        "",
+        *details,
+    ]
     return "\n".join(lines) + "\n", records
 
 
-def _fmt(value: float | None, decimals: int) -> str:
-    return "–" if value is None else f"{value:.{decimals}f}"
+def _fmt(value: float | None, decimals: int, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
 
 
 def records_to_csv(records: list[dict]) -> str:

@@ -1,0 +1,145 @@
+"""A figure artifact: aggregate its runs into points, draw it (figures.py) and write its points and text panel."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from prefixtune.report.cells import PAPER_DATASET, aggregate, fmt_aggregate, load_scores, metric_spec
+from prefixtune.report.figures import Panel, PaperMark, Point, plot_figure, qualitative_markdown
+from prefixtune.report.paper import PaperKey
+from prefixtune.report.titles import FIGURE_TITLES
+
+PAPER_FIGURE = {"figure6": "figure6_data_efficiency"}  # the paper CSV's artifact name
+MARK_DATASET = {"E2E": "e2e", "XSUM": "xsum", "DART": "dart", "table-to-text": "dart"}
+SCALE_NOTE = {("e2e", 100): " (×100)", ("xsum", 1): " (F ×100)", ("dart", 1): ""}
+
+
+def y_label(dataset: str, metric: str) -> str:
+    _, scale, _ = metric_spec(dataset, metric)
+    if dataset == "dart" and metric == "BLEU":
+        return "BLEU (×100)"
+    return (
+        metric + SCALE_NOTE.get((dataset, int(scale)), "") + (" (lower is better)" if metric == "TER" else "")
+    )
+
+
+def figure_points(manifest: dict) -> tuple[list[Point], list[dict]]:
+    """Every (series, dataset, metric, x) of the panels over its replicates, and long-format CSV records (their
+    ``text`` is the value as the page prints it)."""
+    wanted = {(p["dataset"], m) for p in manifest["panels"] for m in p["metrics"]}
+    points, records = [], []
+    for row in manifest["rows"]:
+        for cell in row["cells"]:
+            scores = load_scores([r["scores"] for r in cell["runs"]])
+            for dataset, metric in sorted(wanted):
+                if dataset != cell["dataset"]:
+                    continue
+                agg = aggregate(scores, dataset, metric)
+                decimals = metric_spec(dataset, metric)[2]
+                records.append(
+                    {
+                        "series": row["label"],
+                        "dataset": PAPER_DATASET[dataset],
+                        "metric": metric,
+                        "x": cell["x"],
+                        "mean": "" if agg.mean is None else repr(agg.mean),
+                        "sd": repr(agg.sd) if agg.n else "",
+                        "n": agg.n,
+                        "planned": agg.planned,
+                        "values": " ".join(f"{v:.{decimals + 2}f}" for v in agg.values),
+                        "runs": " ".join(r["run"] for r in cell["runs"]),
+                        "missing_reason": agg.reason or "",
+                        "text": fmt_aggregate(agg, decimals) + (f" ({agg.reason})" if agg.reason else ""),
+                    }
+                )
+                if agg.mean is not None:
+                    points.append(
+                        Point(row["label"], dataset, metric, cell["x"], agg.mean, agg.sd, agg.n, agg.values)
+                    )
+    return points, records
+
+
+def paper_marks(artifact: str, manifest: dict, paper: dict[PaperKey, float]) -> list[PaperMark]:
+    """What the paper states about the figure: best lengths, crossovers (vertical lines), its axis ranges."""
+    name = PAPER_FIGURE.get(artifact, artifact)
+    marks = []
+    for key, value in paper.items():
+        dataset = MARK_DATASET.get(key.dataset)
+        if key.artifact != name or dataset not in {p["dataset"] for p in manifest["panels"]}:
+            continue
+        if key.metric in ("best_prefix_length", "crossover_train_pct"):
+            what = "best length" if key.metric == "best_prefix_length" else "PREFIX ahead above"
+            marks.append(PaperMark(dataset, None, "vline", value, f"paper: {what} {value:g}"))
+        else:
+            marks.append(
+                PaperMark(dataset, None, "note", f"{key.metric} = {value:g}", f"paper: {key.metric}")
+            )
+    for panel in manifest["panels"]:
+        for metric, (low, high) in (panel.get("paper_ranges") or {}).items():
+            marks.append(PaperMark(panel["dataset"], metric, "yrange", (low, high), "paper's axis range"))
+    return marks
+
+
+def qualitative_rows(manifest: dict) -> tuple[str, list[tuple[str, Any, str]]] | None:
+    """Figure 3's left panel: each series' output for the first source containing every given string."""
+    spec = manifest.get("qualitative")
+    if not spec:
+        return None
+    items = [
+        json.loads(line) for line in Path(spec["items"]).read_text(encoding="utf-8").splitlines() if line
+    ]
+    index = next((i for i, it in enumerate(items) if all(s in it["source"] for s in spec["contains"])), None)
+    if index is None:
+        raise ValueError(f"{spec['items']}: no source contains all of {spec['contains']}")
+    rows = []
+    for row in manifest["rows"]:
+        for cell in row["cells"]:
+            if cell["dataset"] != spec["dataset"] or not cell["runs"]:
+                continue
+            hyp = Path(cell["runs"][0]["scores"].replace(".scores.json", ".hyp.txt"))
+            lines = hyp.read_text(encoding="utf-8").split("\n") if hyp.is_file() else []
+            rows.append(
+                (row["label"], cell["x"], lines[index] if index < len(lines) else "(not decoded yet)")
+            )
+    return items[index]["source"], rows
+
+
+def build_figure(
+    artifact: str, manifest: dict, paper: dict[PaperKey, float], heading: str, out: Path, demo: bool
+) -> tuple[str, list[dict]]:
+    """Draw ``out``.png/.pdf; return the page's markdown (image, points, paper statements, text panel)."""
+    points, records = figure_points(manifest)
+    panels = [
+        Panel(
+            p["dataset"],
+            tuple(p["metrics"]),
+            manifest.get("x_label", ""),
+            tuple(y_label(p["dataset"], m) for m in p["metrics"]),
+            title=f"{PAPER_DATASET[p['dataset']]} · {' & '.join(p['metrics'])}",
+        )
+        for p in manifest["panels"]
+    ]
+    marks = paper_marks(artifact, manifest, paper)
+    plot_figure(
+        FIGURE_TITLES[artifact], panels, points, marks, out.with_suffix(".png"), out.with_suffix(".pdf"), demo
+    )
+    lines = [heading, "", f"![{artifact}]({out.name}.png)", "", "| series | dataset | metric | x | value |"]
+    lines.append("|---|---|---|---|---|")
+    for rec in records:
+        lines.append(
+            f"| {rec['series']} | {rec['dataset']} | {rec['metric']} | {rec['x']} | {rec.pop('text')} |"
+        )
+    lines += [
+        "",
+        "Each value: mean ± sd over the replicate runs (data subsamples × training seeds), n of planned.",
+    ]
+    if marks:
+        lines += ["", "What the paper states (figure values are not published as numbers):", ""]
+        lines += [f"- {PAPER_DATASET[m.dataset]}: {m.label}: {m.value}" for m in marks]
+    panel = qualitative_rows(manifest)
+    if panel:
+        source, rows = panel
+        lines += ["", "## Generated texts (the paper's left panel)", "", qualitative_markdown(source, rows)]
+    return "\n".join(lines) + "\n", records
