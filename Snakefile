@@ -32,7 +32,6 @@ localrules:
     prepare,
     dart_tokenize,
     subsample,
-    xsum_split,
     report_table,
     report_figure,
     index,

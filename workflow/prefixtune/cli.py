@@ -142,10 +142,27 @@ def cmd_score(args: argparse.Namespace) -> None:
         workers=args.workers,
         reference_tokenizer=args.reference_tokenizer,
         reference_max_tokens=args.reference_max_tokens,
+        model_metrics=args.model_metrics,
     )
     if args.out:
         write_json_atomic(args.out, result)
     print(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+def cmd_metric_models(args: argparse.Namespace) -> None:
+    import torch
+
+    from prefixtune.models.metric_models import MetricModelRecipe, build_metric_models
+
+    torch.set_num_threads(1)  # tiny models gain nothing from threads
+    spec = build_metric_models(args.out_dir, MetricModelRecipe(**args.recipe))
+    log.info("tiny metric models (random weights) in %s: %s", args.out_dir, spec)
+
+
+def cmd_convert_bleurt(args: argparse.Namespace) -> None:
+    from prefixtune.metrics.bleurt import convert_tf_checkpoint
+
+    log.info("converted BLEURT checkpoint: %s", convert_tf_checkpoint(args.tf_checkpoint, args.out))
 
 
 def cmd_params(args: argparse.Namespace) -> None:
@@ -297,7 +314,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--reference-max-tokens", type=int, default=100, help="XSUM: reference length (the code: 100)"
     )
+    p.add_argument(
+        "--model-metrics",
+        type=_json_arg,
+        default=None,
+        help='DART: {"moverscore": {...}, "bertscore": {...}, "bleurt": {...}} (JSON or file), each optional',
+    )
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser(
+        "metric-models", help="tiny random-weight models for DART's MoverScore/BERTScore/BLEURT"
+    )
+    p.add_argument("--out-dir", required=True, type=Path, help="gets the models and model_metrics.json")
+    p.add_argument("--recipe", type=_json_arg, default={}, help="MetricModelRecipe fields as JSON")
+    p.set_defaults(func=cmd_metric_models)
+
+    p = sub.add_parser(
+        "convert-bleurt", help="a TensorFlow BLEURT checkpoint -> transformers (needs tensorflow)"
+    )
+    p.add_argument("--tf-checkpoint", required=True, type=Path, help="e.g. bleurt/bleurt/test_checkpoint")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_convert_bleurt)
 
     p = sub.add_parser("params", help="a method's parameter counts on a paper model (no download)")
     p.add_argument("--model", required=True, choices=["gpt2-medium", "gpt2-large", "bart-large"])

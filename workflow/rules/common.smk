@@ -3,6 +3,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 from pathlib import PurePosixPath
 
 from snakemake.utils import validate
@@ -141,6 +142,25 @@ def reference_tokenizer(wildcards):
     return f"{RESOURCES}/models/{spec['model']}" if spec["dataset"] == "xsum" else []
 
 
+MODEL_METRICS = config.get("scoring", {}).get("dart_model_metrics")
+METRIC_MODELS = f"{RESOURCES}/metric_models"
+
+
+def metric_models_input(wildcards):
+    """The tiny metric models (demo) a DART score needs; none otherwise."""
+    dart = RUNS[wildcards.run]["dataset"] == "dart"
+    return METRIC_MODELS if dart and MODEL_METRICS == "tiny" else []
+
+
+def model_metrics_args(wildcards, input):
+    if RUNS[wildcards.run]["dataset"] != "dart" or not MODEL_METRICS:
+        return ""
+    if MODEL_METRICS == "tiny":
+        return f"--model-metrics {input.metric_models}/model_metrics.json"
+    block = shlex.quote(json.dumps(MODEL_METRICS, sort_keys=True))
+    return f"--model-metrics {block}"
+
+
 def reference_args(wildcards, input):
     if not input.reference_tokenizer:
         return ""
@@ -196,9 +216,8 @@ def artifact_qualitative_inputs(wildcards):
     if not config["artifacts"][wildcards.artifact].get("qualitative"):
         return []
     scores = artifact_scores(wildcards)
-    return [qualitative_items(wildcards.artifact)[0]] + [
-        s.replace(".scores.json", ".hyp.txt") for s in scores
-    ]
+    hyps = [s.replace(".scores.json", ".hyp.txt") for s in scores]
+    return [qualitative_items(wildcards.artifact)[0], *hyps]
 
 
 def artifact_config_hash(wildcards):

@@ -6,6 +6,7 @@ rule score:
         hyp=hypothesis_file,
         data=eval_data,
         reference_tokenizer=reference_tokenizer,
+        metric_models=metric_models_input,
     output:
         f"{RESULTS}/runs/{{run}}/{{split}}.scores.json",
     log:
@@ -20,6 +21,22 @@ rule score:
         refs=lambda wc, input: f"{input.data}/"
         + REFS[RUNS[wc.run]["dataset"]].format(split=wc.split),
         reference_args=reference_args,
+        model_metrics=model_metrics_args,
     shell:
         "prefixtune score --dataset {params.dataset} --hyp {input.hyp:q} --refs {params.refs:q}"
-        " {params.reference_args} --out {output:q} > {log:q} 2>&1"
+        " {params.reference_args} {params.model_metrics} --out {output:q} > {log:q} 2>&1"
+
+
+if MODEL_METRICS == "tiny":
+
+    rule metric_models:
+        # Tiny DistilBERT / RoBERTa / BLEURT-style models with random weights: the demo runs DART's model-based
+        # metrics offline (their values mean nothing).
+        output:
+            directory(METRIC_MODELS),
+        log:
+            f"{LOGS}/metric_models.log",
+        conda:
+            "../../envs/prefixtune.yaml"
+        shell:
+            "prefixtune metric-models --out-dir {output:q} 2> {log:q}"

@@ -10,7 +10,8 @@
   (``prepare_files.py``);
 * TER = tercom 0.7.25 over the existing references, approximated by ``sacrebleu.TER()``.
 
-MoverScore, BERTScore and BLEURT (also in the official script) need model weights and are not computed here.
+MoverScore, BERTScore and BLEURT (also in the official script) need model weights: they are in
+:mod:`prefixtune.metrics.dart_model_metrics` (``prefixtune score --model-metrics``).
 """
 
 from __future__ import annotations

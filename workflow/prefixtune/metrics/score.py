@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ SCALES = {
     "e2e": "all fractions as e2e-metrics prints them (BLEU, BLEU_perl, METEOR, ROUGE_L in 0-1; NIST, "
     "NIST_perl unbounded; CIDEr 0-10); papers report BLEU/METEOR/ROUGE_L x100",
     "webnlg": "BLEU 0-100 (multi-bleu.perl); METEOR and TER fractions 0-1 (TER lower is better)",
-    "dart": "BLEU 0-100 (multi-bleu.perl); METEOR and TER fractions 0-1 (TER lower is better)",
+    "dart": "BLEU 0-100 (multi-bleu.perl); METEOR and TER fractions 0-1 (TER lower is better); MoverScore, "
+    "BERTScore (F1) fractions 0-1 and BLEURT (a regression score, about -1..1) when --model-metrics is given",
     "xsum": "ROUGE-1/2/L F-measure x100",
 }
 PROTOCOLS = {
@@ -83,15 +85,26 @@ def score_files(
     workers: int = 1,
     reference_tokenizer: str | Path | None = None,
     reference_max_tokens: int = 100,
+    model_metrics: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Score a hypothesis file (one output per line) against the dataset's references.
 
     ``refs_path``: E2E grouped references (plain text or MR,ref CSV); WebNLG challenge XML; DART folder of
     ``.lex`` files or the DART test XML; XSUM one reference per line (prepare's ``test.refs.txt``).
     ``workers``: processes for TER (WebNLG, DART).
+    ``model_metrics`` (DART only): ``{"moverscore": {...}, "bertscore": {...}, "bleurt": {...}}``, each optional
+    (:mod:`prefixtune.metrics.dart_model_metrics`); a metric whose model cannot be loaded is left out of
+    ``metrics`` and its reason recorded under ``unavailable``.
     """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASETS)}")
+    model_spec: dict[str, dict[str, Any]] = {}
+    if model_metrics:  # torch/transformers are imported only when asked for
+        if dataset != "dart":
+            raise ValueError(f"model-based metrics are part of the DART protocol only, not {dataset}")
+        from prefixtune.metrics import dart_model_metrics
+
+        model_spec = dart_model_metrics.validate_spec(model_metrics)
     metrics: dict[str, Any]
     if dataset == "xsum":  # empty outputs are legal here (scored 0)
         metrics = rouge.score_xsum_files(hyp_path, refs_path, reference_tokenizer, reference_max_tokens)
@@ -114,10 +127,15 @@ def score_files(
                 f"{hyp_path} has {len(hyps)} outputs but {refs_path} has {len(refs)} reference entries"
             )
         metrics = dart.score_dart(hyps, refs, workers=workers)
-    return {
-        "dataset": dataset,
-        "n_hypotheses": len(hyps),
-        "metrics": metrics,
-        "scales": SCALES[dataset],
-        "tools": tool_versions(dataset),
-    }
+    result: dict[str, Any] = {"dataset": dataset, "n_hypotheses": len(hyps), "metrics": metrics}
+    tools = tool_versions(dataset)
+    if model_spec:
+        from prefixtune.metrics import dart_model_metrics
+
+        extra = dart_model_metrics.score_dart_model_metrics(hyps, refs, model_spec)
+        metrics.update(extra.metrics)
+        if extra.unavailable:
+            result["unavailable"] = extra.unavailable
+        tools["model_metrics"] = extra.models
+        tools.update({name: _version(name) for name in ("torch", "transformers", "pyemd")})
+    return {**result, "scales": SCALES[dataset], "tools": tools}
