@@ -84,14 +84,12 @@ def make_spec(
     tags = [t for t in (data_tag(data),) if t]
     if method_settings.get("prefix_length") != default_settings.get("prefix_length"):
         tags.append(f"len{method_settings['prefix_length']}")
-    if (method_settings.get("init"), method_settings.get("init_word")) != (
-        default_settings.get("init"),
-        default_settings.get("init_word"),
-    ):
-        word = method_settings.get("init_word")
-        tags.append(
-            f"w-{slug(word)}" if method_settings.get("init") == "word" else f"init-{method_settings['init']}"
-        )
+    init = (
+        method_settings.get("init", "random"),
+        method_settings.get("init_word"),
+    )  # random: the methods' default
+    if init != (default_settings.get("init", "random"), default_settings.get("init_word")):
+        tags.append(f"w-{slug(init[1])}" if init[0] == "word" else f"init-{init[0]}")
     if resolved["seed"] != config["training"]["defaults"]["seed"]:
         tags.append(f"s{resolved['seed']}")
     return {

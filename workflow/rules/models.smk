@@ -8,7 +8,8 @@ rule base_model:
         f"{LOGS}/base_model/{{model}}.log",
     conda:
         "../../envs/prefixtune.yaml"
-    threads: 2
+    threads: config["resources"]["base_model"].get("cpus_per_task", 1)
+    priority: 50  # everything downstream waits for the base models
     resources:
         runtime=run_resources("base_model", "runtime"),
         mem_mb=run_resources("base_model", "mem_mb"),
