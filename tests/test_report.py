@@ -90,6 +90,16 @@ def test_replicates_give_mean_sd_and_n_and_the_acl_value_where_it_differs(tmp_pa
     )
 
 
+def test_a_cell_in_one_paper_version_only_is_shown_and_marked(tmp_path):
+    rows = [row("PREFIX (0.1%)", "PREFIX", {"e2e": [e2e(tmp_path / "d.json", 0.75)]}, param_pct="0.1")]
+    build_report(
+        "appendix_dev", manifest(["e2e"], rows, split="dev"), PAPER, "arxiv_v1", tmp_path, False, E2E_BANDS
+    )
+    text = (tmp_path / "appendix_dev.md").read_text()
+    assert "| PREFIX (0.1%) | gpt2-medium | 75.0 / 74.8† ✓ |" in text  # ACL Table 9 (dev) has no v1 version
+    assert "† = the paper's value in acl2021" in text
+
+
 def test_table2_reads_rouge_and_table3_reads_its_split_columns(tmp_path):
     xsum = write_scores(
         tmp_path / "x.json", {"corpus_mean": {"rouge1": 40.0, "rouge2": 18.0, "rougeL": 33.0}}

@@ -221,10 +221,19 @@ def artifact_qualitative_inputs(wildcards):
 
 
 def artifact_config_hash(wildcards):
-    """What produced an artifact: its config entry and the resolved settings of its runs."""
+    """What produced an artifact: its config entry, the resolved settings of its runs, and the data, model,
+    decoding and scoring settings they use."""
     runs = [RUNS[r] for r in artifact_runs(config, wildcards.artifact)]
+    used = {
+        "datasets": {r["dataset"]: config["datasets"][r["dataset"]] for r in runs},
+        "models": {r["model"]: config["models"][r["model"]] for r in runs},
+    }
+    settings = [
+        config.get(key)
+        for key in ("decoding", "decoding_by_dataset", "scoring", "report")
+    ]
     payload = json.dumps(
-        [config["artifacts"][wildcards.artifact], runs, config["decoding"]],
+        [config["artifacts"][wildcards.artifact], runs, used, settings],
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()

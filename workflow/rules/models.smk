@@ -6,10 +6,10 @@ rule base_model:
         directory(f"{RESOURCES}/models/{{model}}"),
     log:
         f"{LOGS}/base_model/{{model}}.log",
+    priority: 50  # everything downstream waits for the base models
     conda:
         "../../envs/prefixtune.yaml"
     threads: config["resources"]["base_model"].get("cpus_per_task", 1)
-    priority: 50  # everything downstream waits for the base models
     resources:
         runtime=run_resources("base_model", "runtime"),
         mem_mb=run_resources("base_model", "mem_mb"),

@@ -115,6 +115,7 @@ def build_table(manifest: dict, ctx: TableContext, heading: str) -> tuple[str, l
         "|" + "---|" * 10,
     ]
     records: list[dict] = []
+    only_other_seen = False
     for row in manifest["rows"]:
         cells = {(c["dataset"], c["x"]): c for c in row["cells"]}
         loaded = {key: load_scores([r["scores"] for r in c["runs"]]) for key, c in cells.items()}
@@ -134,10 +135,14 @@ def build_table(manifest: dict, ctx: TableContext, heading: str) -> tuple[str, l
                 col.metric,
             )
             ref, other = ctx.paper.get(key), ctx.other.get(key)
+            only_other = ref is None and other is not None  # e.g. ACL Table 9: in one version only
+            if only_other:
+                ref = other
             band = ctx.tolerance.get(PAPER_DATASET[col.dataset], {}).get(col.metric)
             result = verdict(agg.mean, ref, band)
             ours = "–" if agg.mean is None else f"{agg.mean:.{col.decimals}f}"
-            line.append(f"{ours} / {_fmt(ref, col.decimals)}{MARK[result]}")
+            line.append(f"{ours} / {_fmt(ref, col.decimals)}{'†' if only_other else ''}{MARK[result]}")
+            only_other_seen = only_other_seen or only_other
             delta = None if agg.mean is None or ref is None else agg.mean - ref
             details.append(
                 f"| {row['label']} | {model} | {col.header} | {fmt_aggregate(agg, col.decimals)}"
@@ -174,7 +179,12 @@ def build_table(manifest: dict, ctx: TableContext, heading: str) -> tuple[str, l
         "",
         f"Each cell: reproduced (mean over its runs) / paper ({ctx.version}); ✓ within, ✗ outside the tolerance "
         f"band (the spread independent reruns saw, `report.tolerance` in the config); `–` = not run or not "
-        f"computed. {notes}.",
+        f"computed. {notes}."
+        + (
+            f" † = the paper's value in {ctx.other_version} (the cell is not in {ctx.version})."
+            if only_other_seen
+            else ""
+        ),
         "",
         "## Every cell",
         "",
