@@ -23,15 +23,13 @@ from dataclasses import dataclass
 
 import torch
 from transformers import (
-    AutoModel,
-    AutoTokenizer,
     GPT2Tokenizer,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     RobertaTokenizer,
 )
 
-from prefixtune.metrics.model_common import ATTENTION, load_or_unavailable, pick_device, resolve_source
+from prefixtune.metrics.model_common import load_encoder
 
 DEFAULT_MODEL = "roberta-large"
 DEFAULT_LAYER = 17  # bert-score's model2layers["roberta-large"]
@@ -75,17 +73,8 @@ class BertScorer:
         add_prefix_space: bool | None = None,
     ) -> BertScorer:
         """Load from a local directory or hub id; ``add_prefix_space`` defaults to True for byte-level BPE."""
-        source = resolve_source(model)
-        tokenizer = load_or_unavailable(
-            f"BERTScore tokenizer {model}", lambda: AutoTokenizer.from_pretrained(source, revision=revision)
-        )
-        encoder = load_or_unavailable(
-            f"BERTScore model {model}",
-            lambda: AutoModel.from_pretrained(source, revision=revision, attn_implementation=ATTENTION),
-        )
+        tokenizer, encoder, torch_device = load_encoder("BERTScore", model, revision, device)
         _truncate_layers(encoder, layer)
-        torch_device = pick_device(device)
-        encoder.to(torch_device).eval()
         if add_prefix_space is None:
             add_prefix_space = isinstance(tokenizer, (GPT2Tokenizer, RobertaTokenizer))
         return cls(tokenizer, encoder, layer, torch_device, add_prefix_space, model)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 T = TypeVar("T")
 # The plain softmax attention the original scorers ran with (2019-2020 transformers); SDPA differs by ~1e-7,
@@ -48,6 +49,25 @@ def load_or_unavailable(what: str, loader: Callable[[], T]) -> T:
     ) as err:  # transformers/huggingface_hub report a missing model so
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise MetricModelUnavailable(f"{what}: {first_line}") from err
+
+
+def load_encoder(
+    metric: str, model: str, revision: str | None, device: str | None
+) -> tuple[PreTrainedTokenizerBase, PreTrainedModel, torch.device]:
+    """Tokenizer and encoder (eager attention, eval mode, on ``device``) from a directory or hub id."""
+    from transformers import AutoModel, AutoTokenizer
+
+    source = resolve_source(model)
+    tokenizer = load_or_unavailable(
+        f"{metric} tokenizer {model}", lambda: AutoTokenizer.from_pretrained(source, revision=revision)
+    )
+    encoder = load_or_unavailable(
+        f"{metric} model {model}",
+        lambda: AutoModel.from_pretrained(source, revision=revision, attn_implementation=ATTENTION),
+    )
+    torch_device = pick_device(device)
+    encoder.to(torch_device).eval()
+    return tokenizer, encoder, torch_device
 
 
 def describe(source: str, model: torch.nn.Module) -> str:

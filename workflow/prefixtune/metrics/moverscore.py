@@ -29,9 +29,9 @@ from math import log
 import numpy as np
 import torch
 from pyemd import emd_with_flow
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from prefixtune.metrics.model_common import ATTENTION, load_or_unavailable, pick_device, resolve_source
+from prefixtune.metrics.model_common import load_encoder
 
 DEFAULT_MODEL = "distilbert-base-uncased"
 BATCH_SIZE = 256
@@ -66,16 +66,7 @@ class MoverScorer:
         cls, model: str = DEFAULT_MODEL, *, revision: str | None = None, device: str | None = None
     ) -> MoverScorer:
         """Load from a local directory or hub id; :class:`MetricModelUnavailable` when it cannot be had."""
-        source = resolve_source(model)
-        tokenizer = load_or_unavailable(
-            f"MoverScore tokenizer {model}", lambda: AutoTokenizer.from_pretrained(source, revision=revision)
-        )
-        encoder = load_or_unavailable(
-            f"MoverScore model {model}",
-            lambda: AutoModel.from_pretrained(source, revision=revision, attn_implementation=ATTENTION),
-        )
-        torch_device = pick_device(device)
-        encoder.to(torch_device).eval()
+        tokenizer, encoder, torch_device = load_encoder("MoverScore", model, revision, device)
         return cls(tokenizer, encoder, torch_device, model)
 
     @property
