@@ -1,4 +1,4 @@
-# prefixtune: raw data -> linearization -> training -> beam search -> official metrics -> the paper's tables and figures.
+# prefixtune: raw data -> linearization -> training -> beam search -> official metrics -> tables and figures.
 # Paper scale by default; the offline CPU demo: snakemake --configfile config/demo.yaml --cores 2
 from snakemake.utils import min_version
 
