@@ -172,6 +172,26 @@ def test_figure_report_draws_points_and_quotes_the_texts(tmp_path):
     assert status["status"] == "complete" and status["kind"] == "figure"
 
 
+def test_figure6_marks_the_acl_crossover_even_against_v1(tmp_path):
+    scores = e2e(tmp_path / "p.json", 0.66)
+    fig = {
+        "kind": "figure",
+        "datasets": ["e2e"],
+        "splits": {"e2e": "test"},
+        "x_label": "% of the E2E training set",
+        "panels": [{"dataset": "e2e", "metrics": ["BLEU"]}],
+        "qualitative": None,
+        "rows": [
+            {
+                **row("PREFIX", "PREFIX", {}),
+                "cells": [{"dataset": "e2e", "x": 20, "runs": [{"run": "r", "scores": scores}]}],
+            }
+        ],
+    }
+    build_report("figure6", fig, PAPER, "arxiv_v1", tmp_path, False)
+    assert "- E2E: paper: PREFIX ahead above 20\n" in (tmp_path / "figure6.md").read_text()
+
+
 def test_index_lists_every_artifact_with_status_and_compute(tmp_path):
     for name, status, scored in (("table1", "complete", 21), ("figure3", "partial", 40)):
         record = {

@@ -88,7 +88,8 @@ def build_report(
     heading = f"{DEMO_BANNER}\n\n{title}" if demo else title
     out = out_dir / artifact
     if manifest.get("kind", "table") == "figure":
-        markdown, records = build_figure(artifact, manifest, paper, heading, out, demo)
+        # a figure statement published in one version only (Figure 6: ACL) is still the paper's
+        markdown, records = build_figure(artifact, manifest, {**other, **paper}, heading, out, demo)
     else:
         ctx = TableContext(artifact, paper, other, version, other_version, tolerance or {})
         markdown, records = build_table(manifest, ctx, heading)

@@ -137,7 +137,10 @@ def build_figure(
     ]
     if marks:
         lines += ["", "What the paper states (figure values are not published as numbers):", ""]
-        lines += [f"- {PAPER_DATASET[m.dataset]}: {m.label}: {m.value}" for m in marks]
+        lines += [
+            f"- {PAPER_DATASET[m.dataset]}: {m.label}" + ("" if m.kind == "vline" else f": {m.value}")
+            for m in marks
+        ]
     panel = qualitative_rows(manifest)
     if panel:
         source, rows = panel
