@@ -77,9 +77,8 @@ def cmd_base_model(args: argparse.Namespace) -> None:
         from prefixtune.data.synthetic_xsum import xsum_pretraining_pairs
         from prefixtune.models.tiny_bart import TinyBartRecipe, build_tiny_bart
 
-        torch.set_num_threads(
-            1
-        )  # a tiny model gains nothing from threads; 2 beside a busy job ran 50x slower
+        # a tiny model gains nothing from threads; 2 beside a busy job ran 50x slower
+        torch.set_num_threads(1)
         bart_recipe = TinyBartRecipe(**args.tiny_recipe)
         build_tiny_bart(args.out, xsum_pretraining_pairs(bart_recipe.seed, args.corpus_size), bart_recipe)
         return

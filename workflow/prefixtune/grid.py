@@ -16,8 +16,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-VARY_AXES = ("size", "percent", "prefix_length", "init_word", "split")
-
 
 def run_id(dataset: str, model: str, method: str, tags: tuple[str, ...] = ()) -> str:
     return "-".join((dataset, model, method, *tags))

@@ -21,7 +21,6 @@ from prefixtune.report.cells import (
     load_scores,
 )
 from prefixtune.report.paper import PaperKey
-from prefixtune.report.titles import TITLES  # noqa: F401  (re-exported)
 
 PAPER_ARTIFACT = {"appendix_dev_xsum": "appendix_dev"}
 NOTES = {
