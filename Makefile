@@ -35,7 +35,7 @@ lint: setup
 
 # Paper-scale plan without running anything (locally and through the SLURM profile).
 dry-run: setup
-	prefixtune plan --configfile config/config.yaml
+	prefixtune plan --configfile config/config.yaml --forecast
 	snakemake -n --quiet rules
 	snakemake -n --quiet rules --profile slurm
 

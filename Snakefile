@@ -23,6 +23,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/decode.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/smoke.smk"
 
 
 # Small or network-bound steps run where snakemake runs (compute nodes often have no internet).
@@ -35,6 +36,7 @@ localrules:
     report_table,
     report_figure,
     index,
+    compute,
 
 
 rule all:
@@ -47,3 +49,4 @@ rule all:
         ),
         expand(f"{REPORTS}/{{artifact}}.{{ext}}", artifact=FIGURES, ext=["png", "pdf"]),
         f"{REPORTS}/index.md",
+        f"{REPORTS}/compute.md",

@@ -178,7 +178,13 @@ def test_one_attention_layer_equals_direct_computation(model, role):
 # (c) no prefix = the stock model, exactly
 
 
-def test_empty_or_zero_length_prefix_and_detached_method_give_the_stock_model(tokenizer, model):
+def test_empty_or_zero_length_prefix_and_detached_method_give_the_stock_model(tokenizer, model, monkeypatch):
+    import prefixtune.methods.bart_prefix as bart_prefix
+
+    # a config cannot ask for P = 0 (bad input); the injection itself must still be the identity for it
+    monkeypatch.setattr(
+        bart_prefix, "checked_prefix_length", lambda settings, _model: int(settings["prefix_length"])
+    )
     batch = task_batch(tokenizer)
     stock = forward(model, batch)
     stock_tokens = model.generate(

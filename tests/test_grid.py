@@ -85,7 +85,7 @@ def test_method_kinds_and_settings(paper_config):
         spec = make_spec(paper_config, "dart", "gpt2-medium", name)
         assert spec["method"] == "adapter" and "kind" not in spec["method_settings"]
         assert spec["method_settings"]["percent"] == percent and spec["method_settings"]["design"] == "lin"
-    with pytest.raises(KeyError, match="training.hparams.adapter.e2e is missing"):
+    with pytest.raises(KeyError, match="config: methods.adapter is missing"):  # a kind is not a method name
         make_spec(paper_config, "e2e", "gpt2-medium", "adapter")
 
 

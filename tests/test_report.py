@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from prefixtune.report.build import build_report
+from prefixtune.report.compute import build_compute
 from prefixtune.report.index import build_index
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,7 +193,26 @@ def test_figure6_marks_the_acl_crossover_even_against_v1(tmp_path):
     assert "- E2E: paper: PREFIX ahead above 20\n" in (tmp_path / "figure6.md").read_text()
 
 
-def test_index_lists_every_artifact_with_status_and_compute(tmp_path):
+def test_index_lists_every_artifact_with_status_and_gpu_hours(tmp_path):
+    run_dir = tmp_path / "runs" / "e2e-gpt2-medium-prefix"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(
+        json.dumps(
+            {
+                "wall_time_s": 7200.0,
+                "device": "NVIDIA H100",
+                "training": {"steps": 1000, "seconds_per_step": 7.0},
+            }
+        )
+    )
+    (run_dir / "test.hyp.json").write_text(json.dumps({"wall_time_s": 36.0, "device": "NVIDIA H100"}))
+    jobs = [
+        {
+            "run": "e2e-gpt2-medium-prefix",
+            "train": str(run_dir / "run.json"),
+            "decode": str(run_dir / "test.hyp.json"),
+        }
+    ]
     for name, status, scored in (("table1", "complete", 21), ("figure3", "partial", 40)):
         record = {
             "artifact": name,
@@ -203,15 +223,23 @@ def test_index_lists_every_artifact_with_status_and_compute(tmp_path):
             "runs_planned": 21 if name == "table1" else 160,
             "git_commit": "abc123",
             "config_hash": "f" * 64,
-            "compute": {"train_s": 7200.0, "decode_s": 30.0, "gpu_hours": 2.0, "runs_timed": 1},
+            "jobs": jobs
+            if name == "table1"
+            else [{"run": "x", "train": "/none/run.json", "decode": "/none/t.json"}],
         }
         (tmp_path / f"{name}.json").write_text(json.dumps(record))
-    text = build_index([tmp_path / "table1.json", tmp_path / "figure3.json"], tmp_path / "index.md")
-    assert (
-        "| [Figure3](figure3.md) | partial | 40 of 160 | 2.00 h | 30 s | 2.00 | `abc123` | `ffffffffffff` |"
-        in text
-    )
+    status = [tmp_path / "table1.json", tmp_path / "figure3.json"]
+    text = build_index(status, tmp_path / "index.md")
+    assert "| [Table1](table1.md) | complete | 21 of 21 | 2.01 | `abc123` | `ffffffffffff` |" in text
+    assert "| [Figure3](figure3.md) | partial | 40 of 160 | 0.00 | `abc123` | `ffffffffffff` |" in text
     assert (tmp_path / "index.md").read_text() == text
+
+    ledger = build_compute(status, tmp_path / "compute.md")
+    assert "| [Table1](table1.md) | 1 of 1 | 2.00 h | 36 s | 2.01 |" in ledger
+    assert "| [Figure3](figure3.md) | 0 of 1 | 0 s | 0 s | 0.00 |" in ledger
+    assert "| e2e-gpt2-medium-prefix | NVIDIA H100 | 1000 | 7.000 | 2.00 h | 36 s | 2.010 |" in ledger
+    assert "| x | – | – | – | – | – | 0.000 |" in ledger
+    assert "Every run once: 2 runs, train 2.00 h, decode 36 s, 2.01 GPU-hours." in ledger
 
 
 def test_unknown_artifact_is_an_error(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 import torch
@@ -122,3 +123,92 @@ def test_too_long_text_is_refused_with_its_line(model_dir, tmp_path):
     with pytest.raises(ValueError, match=r"train\.jsonl:2: the training text is \d+ tokens; .* at most 126"):
         train_run(spec("prefix"), path, model_dir, tmp_path / "t", tmp_path / "run.json", tmp_path / "ck")
     assert not (tmp_path / "t").exists() and not (tmp_path / "run.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("method", "signum"),
+    [("prefix", signal.SIGKILL), ("finetune", signal.SIGKILL), ("prefix", signal.SIGTERM)],
+    ids=["prefix-kill9", "finetune-kill9", "prefix-sigterm"],
+)
+def test_kill_9_midway_then_rerun_gives_bit_identical_parameters(method, signum, model_dir, tmp_path):
+    """The real CLI as the train rule calls it: SIGKILL (no chance to save) after a periodic checkpoint, or SIGTERM
+    (SLURM's preemption notice: checkpoint after the step, exit 75), then the same command again resumes from the
+    checkpoint and ends with exactly the uninterrupted run's parameters."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from safetensors.torch import load_file
+
+    data = tmp_path / "train.jsonl"
+    write_jsonl(
+        data,
+        [Pair(f"name : Place {i} | area : riverside", f"Place {i} is by the river . ") for i in range(12)],
+    )
+    run_spec = spec(method)
+    run_spec["hparams"].update(batch_size=2, epochs=40)  # 240 steps
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(run_spec))
+    cli = [sys.executable, "-c", "from prefixtune.cli import main; main()"]
+
+    def command(name: str) -> list[str]:
+        return [
+            *cli, "train", "--spec", str(spec_file), "--train", str(data), "--base-model", str(model_dir),
+            "--out", str(tmp_path / name / "trained"), "--run-json", str(tmp_path / name / "run.json"),
+            "--checkpoint-dir", str(tmp_path / name / "ck"), "--checkpoint-every", "20",
+        ]  # fmt: skip
+
+    subprocess.run(command("straight"), check=True, capture_output=True)
+    checkpoint = tmp_path / "killed" / "ck" / "checkpoint.pt"
+    proc = subprocess.Popen(command("killed"), stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(proc.pid, signum)
+    expected = -signal.SIGKILL if signum == signal.SIGKILL else 75  # 75: checkpointed, retry to resume
+    assert proc.wait() == expected, "training finished before it could be stopped"
+    assert not (tmp_path / "killed" / "trained").exists() and not (tmp_path / "killed" / "run.json").exists()
+    step = torch.load(checkpoint, weights_only=False)["step"]
+    assert 0 < step < 240
+
+    subprocess.run(command("killed"), check=True, capture_output=True)
+    record = json.loads((tmp_path / "killed" / "run.json").read_text())
+    assert record["training"]["resumed_from_checkpoint"] and record["training"]["steps"] == 240
+    straight = json.loads((tmp_path / "straight" / "run.json").read_text())
+    assert record["training"]["loss_every_50_steps"] == straight["training"]["loss_every_50_steps"]
+    names = sorted(p.name for p in (tmp_path / "straight" / "trained").glob("*.safetensors"))
+    assert names
+    for name in names:
+        a = load_file(tmp_path / "straight" / "trained" / name)
+        b = load_file(tmp_path / "killed" / "trained" / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    assert not checkpoint.parent.exists()  # removed once the run is complete
+
+
+def test_length_grouped_batches_waste_little_padding_and_follow_the_seed():
+    from prefixtune.train import epoch_batches, padding_share
+
+    rng = torch.Generator().manual_seed(0)
+    lengths = (torch.randint(10, 80, (2000,), generator=rng)).tolist()  # E2E-like spread of token lengths
+    plain = epoch_batches(2000, 10, 101, 0)
+    grouped = epoch_batches(2000, 10, 101, 0, lengths)
+    assert sorted(i for b in grouped for i in b) == list(range(2000))  # every example once per epoch
+    assert padding_share(plain, lengths) > 0.25 and padding_share(grouped, lengths) < 0.10
+    assert grouped == epoch_batches(2000, 10, 101, 0, lengths)  # a resumed job sees the same order
+    assert grouped != epoch_batches(2000, 10, 101, 1, lengths) != epoch_batches(2000, 10, 7, 0, lengths)
+    assert epoch_batches(2000, 10, 101, 0) == plain  # off: the authors' random batches, unchanged
+
+
+def test_precision_is_fp32_on_cpu_and_recorded(model_dir, train_file, tmp_path):
+    from prefixtune.train import resolve_precision
+
+    assert resolve_precision({"precision": "bf16"}, torch.device("cpu")) == "fp32"
+    with pytest.raises(ValueError, match="hparams.precision 'fp8': expected fp32, bf16 or fp16"):
+        resolve_precision({"precision": "fp8"}, torch.device("cpu"))
+    run = spec("prefix")
+    run["hparams"].update(precision="bf16", length_grouped=True)
+    record = train_run(run, train_file, model_dir, tmp_path / "t", tmp_path / "run.json", tmp_path / "ck")
+    assert record["precision"] == {"arithmetic": "fp32", "tf32": False}
+    assert record["training"]["seconds_per_step"] > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +34,9 @@ def job_counts(output: str) -> dict[str, int]:
 def test_paper_scale_dry_run_plans_table1(profile):
     out = snakemake("-n", "-p", "reports/table1.md", *profile)
     counts = job_counts(out)
-    assert counts["train"] == 21 and counts["decode"] == 21 and counts["score"] == 21  # 7 rows x 3 datasets
+    # 7 rows x 3 datasets; FINETUNE and FT-TOP2 (full weights, temporary) are train_full_weights jobs
+    assert counts["train"] + counts["train_full_weights"] == 21 and counts["train_full_weights"] == 9
+    assert counts["decode"] == 21 and counts["score"] == 21
     assert counts["download"] == 9 and counts["base_model"] == 2 and counts["prepare"] == 3
     assert "openai-community/gpt2-medium" in out and "openai-community/gpt2-large" in out
     assert "https://raw.githubusercontent.com/XiangLi1999/PrefixTuning/" in out
@@ -46,15 +49,18 @@ def test_demo_dry_run_builds_everything_offline():
     counts = job_counts(snakemake("-n", "--forceall", "--configfile", "config/demo.yaml"))
     # Table 1 (15) + Table 2 (2) + Table 3 (4) + Table 4 (2 new) + Figure 3 (8) + Figure 4 (2 new)
     # + Figure 5 (5 new) + Figure 6 (4) + the methods check (1); the dev tables and appendix figures train nothing
-    assert counts["train"] == 43 and counts["base_model"] == 2 and "download" not in counts
+    assert counts["train"] + counts["train_full_weights"] == 43 and counts["train_full_weights"] == 15
+    assert counts["base_model"] == 2 and "download" not in counts
     assert counts["subsample"] == 7 and counts["xsum_split"] == 2
     assert counts["report_table"] == 7 and counts["report_figure"] == 6 and counts["index"] == 1
+    assert counts["compute"] == 1
 
 
 def test_paper_scale_dry_run_plans_every_artifact():
     out = snakemake("-n", "--quiet", "rules")
     counts = job_counts(out)
-    assert counts["train"] == 294 and counts["subsample"] == 45 and counts["xsum_split"] == 2
+    assert counts["train"] + counts["train_full_weights"] == 294
+    assert counts["subsample"] == 45 and counts["xsum_split"] == 2
     assert counts["report_table"] == 6 and counts["report_figure"] == 6 and counts["index"] == 1
 
 
@@ -191,10 +197,26 @@ def check_demo_outputs(tmp_path: Path) -> None:
     saved = sorted(p.name for p in (run / "trained").iterdir() if p.name != ".snakemake_timestamp")
     assert saved == ["prefix.safetensors", "prefix_config.json"]
     assert not (tmp_path / "results/checkpoints/e2e-tiny-gpt2-prefix").exists()
+    kinds = {}
+    for record in (tmp_path / "results/runs").glob("*/run.json"):
+        kind = json.loads(record.read_text())["spec"]["method"]
+        kinds[kind] = kinds.get(kind, 0) + 1
+        # full weights are temporary (deleted once decoded); trained prefixes and adapters stay
+        assert (record.parent / "trained").exists() == (kind not in ("finetune", "ft_top")), record.parent
+    assert kinds.get("finetune") and kinds.get("prefix"), kinds
+
+
+def report_bytes(reports: Path) -> dict[str, bytes]:
+    """Every report file but the compute ledger, whose wall times differ from run to run by nature."""
+    return {
+        p.name: p.read_bytes()
+        for p in sorted(reports.iterdir())
+        if p.is_file() and p.name not in ("compute.md", "compute.json")
+    }
 
 
 @pytest.mark.slow
-def test_whole_dag_runs_offline_and_rebuilds_lost_outputs(tmp_path):
+def test_whole_dag_runs_offline_rebuilds_lost_outputs_and_is_deterministic(tmp_path):
     """The real rules, CLI and code end to end on a shrunk demo config: synthetic raw files -> every artifact."""
     config = _shrunk_demo_config(tmp_path)
     common = ["-s", str(ROOT / "Snakefile"), "--configfile", str(config), "--cores", "2"]
@@ -202,6 +224,15 @@ def test_whole_dag_runs_offline_and_rebuilds_lost_outputs(tmp_path):
     check_demo_outputs(tmp_path)
     run = tmp_path / "results/runs/e2e-tiny-gpt2-prefix"
     reports = tmp_path / "reports"
+    first = report_bytes(reports)
+    assert {
+        "table1.md",
+        "table1.csv",
+        "table1.json",
+        "figure3.png",
+        "figure3.pdf",
+        "index.md",
+    } <= first.keys()
 
     # Lost outputs are rebuilt, and nothing upstream of them runs again.
     for lost in (run / "test.hyp.txt", run / "test.scores.json", reports / "table1.md"):
@@ -210,4 +241,21 @@ def test_whole_dag_runs_offline_and_rebuilds_lost_outputs(tmp_path):
     counts = job_counts(out)
     # the PREFIX run is shared by Tables 1 and 4 (and appendix_dev uses its dev outputs): both test-split reports
     # and the index are rebuilt, nothing is retrained
-    assert counts == {"decode": 1, "score": 1, "report_table": 2, "index": 1, "all": 1, "total": 6}, counts
+    assert counts == {
+        "decode": 1,
+        "score": 1,
+        "report_table": 2,
+        "index": 1,
+        "compute": 1,
+        "all": 1,
+        "total": 7,
+    }, counts
+    assert report_bytes(reports) == first, "a rebuilt report differs from the first build"
+
+    # Determinism: everything again from scratch gives byte-identical reports (tables, figures, index).
+    for generated in ("resources", "results", "reports", "logs", ".snakemake"):
+        shutil.rmtree(tmp_path / generated)
+    snakemake(*common, cwd=tmp_path, timeout=1200)
+    again = report_bytes(reports)
+    assert again.keys() == first.keys()
+    assert [name for name in first if again[name] != first[name]] == []

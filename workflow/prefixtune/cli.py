@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -114,6 +115,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     log.info("trained %s: %s", record["run_id"], record["parameters"])
 
 
+def cmd_gpu_smoke(args: argparse.Namespace) -> None:
+    from prefixtune.gpu_smoke import gpu_smoke
+
+    gpu_smoke(args.out, allow_cpu=args.allow_cpu)
+
+
 def cmd_decode(args: argparse.Namespace) -> None:
     from prefixtune.decode import decode_split
 
@@ -205,13 +212,26 @@ def cmd_report(args: argparse.Namespace) -> None:
 def cmd_plan(args: argparse.Namespace) -> None:
     from prefixtune.plan import load_config, plan_table
 
-    print(plan_table(load_config(args.configfile)), end="")
+    config = load_config(args.configfile)
+    print(plan_table(config), end="")
+    if args.forecast:
+        from prefixtune.forecast import forecast_table
+
+        results = args.results or Path(config["paths"]["results"])
+        print("\nForecast of the training compute (from " + str(results) + "):\n")
+        print(forecast_table(config, results, args.artifact or None), end="")
 
 
 def cmd_index(args: argparse.Namespace) -> None:
     from prefixtune.report.index import build_index
 
     build_index(args.status, args.out, args.demo)
+
+
+def cmd_compute(args: argparse.Namespace) -> None:
+    from prefixtune.report.compute import build_compute
+
+    build_compute(args.status, args.out, args.demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -273,6 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus-size", type=int, default=20000, help="synthetic sentences for the tiny LM")
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_base_model)
+
+    p = sub.add_parser(
+        "gpu-smoke", help="one tiny PREFIX training step on the GPU (fp32 and bf16): run first"
+    )
+    p.add_argument("--out", required=True, type=Path, help="JSON record of the device and the steps")
+    p.add_argument("--allow-cpu", action="store_true", help="run on the CPU when no GPU is visible (tests)")
+    p.set_defaults(func=cmd_gpu_smoke)
 
     p = sub.add_parser("train", help="train one run")
     p.add_argument("--spec", required=True, type=_json_arg, help="run spec (JSON or file)")
@@ -368,6 +395,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", help="the training runs per artifact of a config (shared runs counted once)")
     p.add_argument("--configfile", type=Path, default=Path("config/config.yaml"))
+    p.add_argument(
+        "--forecast", action="store_true", help="also forecast the training GPU-hours per artifact"
+    )
+    p.add_argument(
+        "--artifact", nargs="*", help="forecast only these artifacts (a snakemake target's artifact)"
+    )
+    p.add_argument(
+        "--results", type=Path, help="where measured runs are (default: the config's paths.results)"
+    )
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("index", help="reports/index.md: every artifact with its status, commit and compute")
@@ -377,13 +413,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--demo", action="store_true")
     p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("compute", help="reports/compute.md: wall time and GPU-hours per artifact and per run")
+    p.add_argument(
+        "--status", nargs="+", required=True, type=Path, help="the artifacts' .json status records"
+    )
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--demo", action="store_true")
+    p.set_defaults(func=cmd_compute)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    args.func(args)
+    try:
+        args.func(args)
+    except (ValueError, KeyError, FileNotFoundError, FloatingPointError) as err:
+        # bad input: one clear line (file, line or key, and what was expected); PREFIXTUNE_DEBUG=1 for the trace
+        if os.environ.get("PREFIXTUNE_DEBUG"):
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        print(f"prefixtune {args.command}: error: {message}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

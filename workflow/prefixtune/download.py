@@ -27,13 +27,22 @@ def download(url: str, out: Path, sha256: str | None) -> str:
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(tmp_path, "wb") as handle:
             total = int(response.headers.get("Content-Length") or 0) or None
+            received = 0
             with tqdm(total=total, unit="B", unit_scale=True, desc=out.name, mininterval=5) as bar:
                 for chunk in iter(lambda: response.read(1 << 20), b""):
                     handle.write(chunk)
+                    received += len(chunk)
                     bar.update(len(chunk))
+        if total is not None and received != total:
+            raise ValueError(
+                f"{url} -> {out}: truncated download, {received} of {total} bytes; nothing was kept, retry"
+            )
         digest = sha256_file(tmp_path)
-        if sha256 and digest != sha256:
-            raise ValueError(f"{url}: sha256 {digest} does not match the config's {sha256}")
+        if sha256 and digest != sha256.lower():
+            raise ValueError(
+                f"{url} -> {out}: sha256 mismatch: expected {sha256} (config), got {digest}; the download was "
+                "deleted (a truncated or changed file; fix the URL or the checksum in the config)"
+            )
         tmp_path.replace(out)
     except BaseException:
         tmp_path.unlink(missing_ok=True)

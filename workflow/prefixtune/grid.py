@@ -65,9 +65,9 @@ def make_spec(
     ``method`` names an entry of ``config.methods`` (e.g. ``adapter_3pct``); its ``kind`` (default: the name)
     picks the implementation, the rest are its settings.
     """
-    base = _base_hparams(config, dataset, model, method)
     if method not in config["methods"]:
         raise KeyError(f"config: methods.{method} is missing")
+    base = _base_hparams(config, dataset, model, method)
     default_settings = dict(config["methods"][method])
     kind = default_settings.pop("kind", method)
     if "prefix_length" in base:
@@ -121,8 +121,18 @@ def row_cells(config: dict[str, Any], artifact: dict[str, Any], row: dict[str, A
     """The cells of one row: per dataset and swept value, the replicate run specs (data seed x training seed)."""
     if not row.get("method"):
         return [{"dataset": d, "x": None, "runs": []} for d in row_datasets(artifact, row)]
-    if row["model"] not in config["models"]:
-        raise KeyError(f"config: artifact row {row['label']!r} uses unknown model {row['model']!r}")
+    for key, known in (("model", config["models"]), ("method", config["methods"])):
+        if row[key] not in known:
+            raise KeyError(
+                f"config: artifact row {row['label']!r} uses unknown {key} {row[key]!r}; "
+                f"expected one of the config's {key}s: {', '.join(sorted(known))}"
+            )
+    unknown = [d for d in row_datasets(artifact, row) if d not in config["datasets"]]
+    if unknown:
+        raise KeyError(
+            f"config: artifact row {row['label']!r} uses unknown dataset {unknown[0]!r}; "
+            f"expected one of the config's datasets: {', '.join(sorted(config['datasets']))}"
+        )
     (axis, values), *extra = (row.get("vary") or {None: [None]}).items()
     if extra:
         raise ValueError(f"config: artifact row {row['label']!r} varies more than one axis")

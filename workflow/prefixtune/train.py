@@ -8,12 +8,16 @@ the other methods; both are config switches (``loss``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import random
 import shutil
+import signal
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +49,27 @@ CHECKPOINT = "checkpoint.pt"
 
 
 class TimeBudgetExceeded(RuntimeError):
-    """Raised after checkpointing when the job's time budget is nearly spent; a retry resumes."""
+    """Raised after checkpointing when the job's time budget is nearly spent (or SLURM sent SIGTERM before
+    preempting or killing the job); a retry resumes."""
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite: training stops at that step instead of writing a broken model."""
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint in the run's checkpoint folder was written by a run with other settings or data."""
+
+
+def run_fingerprint(spec: dict[str, Any], train_sha256: str, base_model_dir: Path) -> str:
+    """What a checkpoint must match to be resumed: the run's settings, its training data and base model."""
+    config = base_model_dir / "config.json"
+    payload = {
+        "spec": spec,
+        "train_sha256": train_sha256,
+        "base_model_config_sha256": sha256_file(config) if config.is_file() else None,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass
@@ -112,10 +136,35 @@ def seed_everything(seed: int) -> None:
     torch.cuda.manual_seed_all(seed)
 
 
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """The shuffled batches of one epoch, a pure function of (seed, epoch) so a resumed job sees the same order."""
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + epoch)).tolist()
-    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+GROUP_BATCHES = 50  # length grouping sorts within windows of this many batches (as HF's LengthGroupedSampler)
+
+
+def epoch_batches(
+    n: int, batch_size: int, seed: int, epoch: int, lengths: list[int] | None = None
+) -> list[list[int]]:
+    """The shuffled batches of one epoch, a pure function of (seed, epoch) so a resumed job sees the same order.
+
+    With ``lengths`` (``hparams.length_grouped``): the same shuffle, cut into windows of ``GROUP_BATCHES`` batches,
+    each sorted by length (longest first) and cut into batches, whose order is then shuffled with the same seed:
+    batches of similar lengths waste little padding, and the order is still fixed by the seed."""
+    generator = torch.Generator().manual_seed(seed * 1000 + epoch)
+    order = torch.randperm(n, generator=generator).tolist()
+    if lengths is None:
+        return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    window = batch_size * GROUP_BATCHES
+    batches = []
+    for start in range(0, n, window):
+        chunk = sorted(order[start : start + window], key=lambda i: -lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    shuffled = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in shuffled]
+
+
+def padding_share(batches: list[list[int]], lengths: list[int]) -> float:
+    """Share of the tokens in padded batches that are padding."""
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    real = sum(lengths[i] for b in batches for i in b)
+    return 1 - real / padded if padded else 0.0
 
 
 def linear_schedule(warmup: int, total: int) -> Any:  # noqa: ANN401
@@ -163,10 +212,18 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, linear_schedule(int(hparams.get("warmup_steps", 0)), self.total_steps)
         )
+        device = self.params[0].device if self.params else torch.device("cpu")
+        self.precision = resolve_precision(hparams, device)
+        # fp16 needs loss scaling (as apex O1 did); bf16 and fp32 do not
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
+        self.device_type = device.type
+        self.lengths = [example_length(e) for e in examples] if hparams.get("length_grouped") else None
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
         self.losses: list[float] = []
+        self.fingerprint = ""  # set by train_run; stored in and checked against checkpoints
+        self.stop_requested = False  # SIGTERM: checkpoint at the next step and exit for a retry
 
     # -- checkpoints -------------------------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
@@ -175,10 +232,12 @@ class Trainer:
             "params": [p.detach().cpu() for p in self.params],
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "step": self.step,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
             "losses": self.losses,
+            "fingerprint": self.fingerprint,
             "rng": {
                 "python": random.getstate(),
                 "numpy": np.random.get_state(),
@@ -196,6 +255,12 @@ class Trainer:
         if not path.exists():
             return False
         state = torch.load(path, weights_only=False)
+        if state.get("fingerprint") != self.fingerprint:
+            raise CheckpointMismatchError(
+                f"{path}: this checkpoint was written by a run with other settings, training data or base model "
+                f"(fingerprint {str(state.get('fingerprint'))[:12]}, this run {self.fingerprint[:12]}); "
+                "delete the folder to start this run afresh"
+            )
         if len(state["params"]) != len(self.params):
             raise ValueError(
                 f"{path}: checkpoint has {len(state['params'])} tensors, the run {len(self.params)}"
@@ -205,6 +270,8 @@ class Trainer:
                 p.copy_(saved.to(p.device))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.losses = state["losses"]
         random.setstate(state["rng"]["python"])
@@ -215,11 +282,15 @@ class Trainer:
         log.info("resumed from %s at step %d", path, self.step)
         return True
 
+    def _autocast(self) -> torch.autocast:
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        return torch.autocast(self.device_type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
     # -- loop --------------------------------------------------------------------------------------------------
     def _batches(self) -> Iterator[tuple[int, list[int]]]:
         while self.epoch < self.epochs and self.step < self.total_steps:
             batches = epoch_batches(
-                len(self.examples), self.batch_size, int(self.hparams["seed"]), self.epoch
+                len(self.examples), self.batch_size, int(self.hparams["seed"]), self.epoch, self.lengths
             )
             while self.batch_in_epoch < len(batches):
                 yield len(batches), batches[self.batch_in_epoch]
@@ -233,38 +304,72 @@ class Trainer:
         progress = tqdm(total=self.total_steps, initial=self.step, desc="train", mininterval=10)
         accumulated = 0
         for n_batches, indices in self._batches():
-            loss = self.batch_loss([self.examples[i] for i in indices])
-            (loss / self.grad_accum).backward()
+            with self._autocast():
+                loss = self.batch_loss([self.examples[i] for i in indices])
+            if not math.isfinite(value := loss.item()):  # before backward: no NaN reaches the weights
+                raise NonFiniteLossError(
+                    f"loss is {value} at optimizer step {self.step + 1}/{self.total_steps} (epoch {self.epoch + 1},"
+                    f" batch {self.batch_in_epoch + 1}); lower the learning rate or check the data. No trained "
+                    "model was written; the last periodic checkpoint (if any) is kept"
+                )
+            self.scaler.scale(loss / self.grad_accum).backward()
             accumulated += 1
             last_of_short_epoch = n_batches <= self.grad_accum and self.batch_in_epoch + 1 == n_batches
             if accumulated % self.grad_accum and not last_of_short_epoch:
                 continue
+            self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.params, max_norm)
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)  # skipped (fp16 only) when the scaled gradients overflowed
+            self.scaler.update()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
             accumulated = 0
             self.step += 1
-            self.losses.append(round(loss.item(), 5))
+            self.losses.append(round(value, 5))
             progress.update(1)
             if self.step % 50 == 0:
                 log.info(
                     "step %d/%d loss %.4f lr %.3g",
                     self.step,
                     self.total_steps,
-                    loss.item(),
+                    value,
                     self.scheduler.get_last_lr()[0],
                 )
-            out_of_time = _now() > deadline
+            out_of_time = _now() > deadline or self.stop_requested
             if (checkpoint_every and self.step % checkpoint_every == 0) or out_of_time:
                 self.batch_in_epoch += 1  # this batch is done
                 self.save_checkpoint()
                 self.batch_in_epoch -= 1
                 if out_of_time:
-                    raise TimeBudgetExceeded(f"time budget spent at step {self.step}/{self.total_steps}")
+                    why = "SIGTERM received" if self.stop_requested else "time budget spent"
+                    raise TimeBudgetExceeded(f"{why} at step {self.step}/{self.total_steps}")
             if self.step >= self.total_steps:
                 break
         progress.close()
+
+
+def example_length(example: Any) -> int:  # noqa: ANN401
+    """Tokens a training example occupies in its padded batch (the longer side for seq2seq)."""
+    if isinstance(example, Example):
+        return len(example.input_ids)
+    return len(example.source_ids) + len(example.target_ids)
+
+
+def resolve_precision(hparams: dict[str, Any], device: torch.device) -> str:
+    """``hparams.precision`` on a GPU (fp32, bf16, fp16); always fp32 on the CPU. TF32 only when asked for."""
+    wanted = str(hparams.get("precision", "fp32"))
+    if wanted not in ("fp32", "bf16", "fp16"):
+        raise ValueError(f"hparams.precision {wanted!r}: expected fp32, bf16 or fp16")
+    if device.type != "cuda":
+        return "fp32"
+    if wanted == "bf16" and not torch.cuda.is_bf16_supported():
+        raise ValueError(
+            f"hparams.precision bf16: {torch.cuda.get_device_name(0)} has no bf16; use fp16 or fp32"
+        )
+    allow_tf32 = bool(hparams.get("tf32", False))
+    torch.backends.cuda.matmul.allow_tf32 = allow_tf32
+    torch.backends.cudnn.allow_tf32 = allow_tf32
+    return wanted
 
 
 def causal_batch_loss(
@@ -289,6 +394,25 @@ def seq2seq_batch_loss(
         return seq2seq_loss(logits, b.labels, mode)
 
     return loss
+
+
+@contextmanager
+def _stop_on_sigterm(trainer: Trainer) -> Iterator[None]:
+    """SLURM sends SIGTERM before preempting a job or at its time limit: finish the step, checkpoint, exit."""
+
+    def request_stop(signum: int, frame: object) -> None:
+        log.warning("SIGTERM: checkpointing after this step")
+        trainer.stop_requested = True
+
+    try:
+        previous = signal.signal(signal.SIGTERM, request_stop)
+    except ValueError:  # not the main thread (e.g. called from a worker): no handler
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _now() -> float:
@@ -337,11 +461,17 @@ def train_run(
         batch_loss = causal_batch_loss(method, tokenizer.pad_token_id, loss_mode, device)
     method.initialize_for_training()
     trainer = Trainer(method, examples, hparams, batch_loss, checkpoint_dir)
+    train_sha256 = sha256_file(train_path)
+    trainer.fingerprint = run_fingerprint(spec, train_sha256, base_model_dir)
     resumed = trainer.maybe_resume()
     log.info(
         "run %s: %d pairs, %d steps, device %s", spec["run_id"], len(examples), trainer.total_steps, device
     )
-    trainer.run(deadline, checkpoint_every)
+    first_step, loop_started = trainer.step, time.monotonic()
+    with _stop_on_sigterm(trainer):
+        trainer.run(deadline, checkpoint_every)
+    loop_seconds = time.monotonic() - loop_started
+    steps_here = trainer.step - first_step
 
     tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -361,14 +491,20 @@ def train_run(
             "final_loss": trainer.losses[-1] if trainer.losses else None,
             "loss_every_50_steps": trainer.losses[::50],
             "resumed_from_checkpoint": resumed,
+            # the step rate of this job (steps since start or resume): what compute forecasts scale from
+            "seconds_per_step": round(loop_seconds / steps_here, 5) if steps_here else None,
         },
         "seeds": {"training": seed},
         "inputs": {
             "train": str(train_path),
-            "train_sha256": sha256_file(train_path),
+            "train_sha256": train_sha256,
             "base_model": str(base_model_dir),
         },
         "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
+        "precision": {
+            "arithmetic": trainer.precision,
+            "tf32": bool(device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32),
+        },
         "versions": package_versions(),
         "git_commit": git_commit(),
         "wall_time_s": round(time.time() - started, 2),

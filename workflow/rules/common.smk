@@ -30,6 +30,32 @@ wildcard_constraints:
     artifact="|".join(map(re.escape, config["artifacts"])),
 
 
+FULL_WEIGHT_KINDS = (
+    "finetune",
+    "ft_top",
+)  # methods that store (a large part of) the LM's weights
+
+
+def run_pattern(full_weights):
+    """Wildcard pattern of the runs whose trained output is full LM weights (or of the other runs)."""
+    runs = [
+        r for r, s in RUNS.items() if (s["method"] in FULL_WEIGHT_KINDS) == full_weights
+    ]
+    return "|".join(map(re.escape, runs)) or "none"
+
+
+def trained_output(full_weights):
+    """A run's trained folder: temporary for full weights (GPT-2 large is 3 GB a run) unless
+    training.keep_full_weights; protected for the small trained parameters when training.protect_trained.
+    """
+    out = directory(f"{RESULTS}/runs/{{run}}/trained")
+    if full_weights and not config["training"].get("keep_full_weights", False):
+        return temp(out)
+    if not full_weights and config["training"].get("protect_trained", False):
+        return protected(out)
+    return out
+
+
 def run_spec(wildcards):
     return RUNS[wildcards.run]
 

@@ -16,7 +16,7 @@ if DOWNLOADED:
         wildcard_constraints:
             dataset="|".join(DOWNLOADED),
         conda:
-            "../../envs/prefixtune.yaml"
+            "../../envs/cpu.yaml"
         resources:
             runtime=30,
         params:
@@ -37,7 +37,7 @@ for _dataset in SYNTHETIC:
         log:
             f"{LOGS}/synthesize/{_dataset}.log",
         conda:
-            "../../envs/prefixtune.yaml"
+            "../../envs/cpu.yaml"
         params:
             dataset=_dataset,
             out_dir=PurePosixPath(raw_file(_dataset, "train")).parent,
@@ -58,7 +58,7 @@ rule prepare:
     log:
         f"{LOGS}/prepare/{{dataset}}.log",
     conda:
-        "../../envs/prefixtune.yaml"
+        "../../envs/cpu.yaml"
     params:
         e2e_format=lambda wc: (
             config["datasets"][wc.dataset]["format"] if wc.dataset == "e2e" else "src1"
@@ -82,7 +82,7 @@ rule subsample:
     log:
         f"{LOGS}/subsample/{{dataset}}/{{subset}}.log",
     conda:
-        "../../envs/prefixtune.yaml"
+        "../../envs/cpu.yaml"
     params:
         size=subset_args,
         seed=lambda wc: SUBSET_TAG.fullmatch(wc.subset).group(3),

@@ -13,7 +13,7 @@ rule decode:
     log:
         f"{LOGS}/decode/{{run}}/{{split}}.log",
     conda:
-        "../../envs/prefixtune.yaml"
+        "../../envs/gpu.yaml"
     threads: run_threads("decode")
     resources:
         runtime=run_resources("decode", "runtime"),
@@ -39,6 +39,6 @@ rule dart_tokenize:
     log:
         f"{LOGS}/dart_tokenize/{{run}}/{{split}}.log",
     conda:
-        "../../envs/prefixtune.yaml"
+        "../../envs/cpu.yaml"
     shell:
         "prefixtune dart-tokenize --hyp {input:q} --out {output:q} 2> {log:q}"

@@ -12,7 +12,7 @@ rule score:
     log:
         f"{LOGS}/score/{{run}}/{{split}}.log",
     conda:
-        "../../envs/prefixtune.yaml"
+        "../../envs/cpu.yaml"
     resources:
         runtime=run_resources("score", "runtime"),
         mem_mb=run_resources("score", "mem_mb"),
@@ -37,6 +37,6 @@ if MODEL_METRICS == "tiny":
         log:
             f"{LOGS}/metric_models.log",
         conda:
-            "../../envs/prefixtune.yaml"
+            "../../envs/cpu.yaml"
         shell:
             "prefixtune metric-models --out-dir {output:q} 2> {log:q}"

@@ -8,7 +8,7 @@ rule base_model:
         f"{LOGS}/base_model/{{model}}.log",
     priority: 50  # everything downstream waits for the base models
     conda:
-        "../../envs/prefixtune.yaml"
+        "../../envs/cpu.yaml"
     threads: config["resources"]["base_model"].get("cpus_per_task", 1)
     resources:
         runtime=run_resources("base_model", "runtime"),

@@ -28,7 +28,7 @@ rule report_table:
     wildcard_constraints:
         artifact="|".join(map(re.escape, TABLES)) or "none",
     conda:
-        "../../envs/prefixtune.yaml"
+        "../../envs/cpu.yaml"
     params:
         manifest=artifact_manifest,
         version=config["paper"]["version"],
@@ -62,7 +62,7 @@ rule report_figure:
     wildcard_constraints:
         artifact="|".join(map(re.escape, FIGURES)) or "none",
     conda:
-        "../../envs/prefixtune.yaml"
+        "../../envs/cpu.yaml"
     params:
         manifest=artifact_manifest,
         version=config["paper"]["version"],
@@ -83,8 +83,27 @@ rule index:
     log:
         f"{LOGS}/report/index.log",
     conda:
-        "../../envs/prefixtune.yaml"
+        "../../envs/cpu.yaml"
     params:
         demo="--demo" if DEMO else "",
     shell:
         "prefixtune index --status {input:q} --out {output:q} {params.demo} 2> {log:q}"
+
+
+rule compute:
+    # The compute ledger (wall time, GPU-hours per run and artifact); rerun after any job with --forcerun compute.
+    input:
+        expand(f"{REPORTS}/{{artifact}}.json", artifact=config["artifacts"]),
+    output:
+        md=report(
+            f"{REPORTS}/compute.md", caption="../report/compute.rst", category="Index"
+        ),
+        json=f"{REPORTS}/compute.json",
+    log:
+        f"{LOGS}/report/compute.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        demo="--demo" if DEMO else "",
+    shell:
+        "prefixtune compute --status {input:q} --out {output.md:q} {params.demo} 2> {log:q}"

@@ -33,7 +33,7 @@ if XSUM_EXTRAPOLATION and config["datasets"]["xsum"]["source"] == "synthetic":
         log:
             f"{LOGS}/synthesize/xsum_raw.log",
         conda:
-            "../../envs/prefixtune.yaml"
+            "../../envs/cpu.yaml"
         params:
             out_dir=lambda wildcards, output: PurePosixPath(output.raw).parent,
             sizes=XSUM_EXTRAPOLATION["synthetic"],
@@ -56,7 +56,7 @@ if XSUM_EXTRAPOLATION:
         wildcard_constraints:
             split="news_sports|within_news",
         conda:
-            "../../envs/prefixtune.yaml"
+            "../../envs/cpu.yaml"
         resources:
             runtime=60,
             mem_mb=8000,  # the paper's tarball: ~226k articles held in memory

@@ -1,5 +1,8 @@
 # One training job per run of the grid. Checkpoints live outside the declared outputs, so a retried or
-# preempted job resumes; the trainer checkpoints and exits before the job's time limit.
+# preempted job resumes; the trainer checkpoints and exits before the job's time limit (or on SLURM's SIGTERM).
+# Full weights (FINETUNE, FT-TOP) are temporary: deleted once every split is decoded, unless
+# training.keep_full_weights; the small trained parameters of the other methods are protected when
+# training.protect_trained (read-only: retraining one needs a deliberate delete).
 
 
 rule train:
@@ -7,12 +10,14 @@ rule train:
         data=train_data,
         model=lambda wc: f"{RESOURCES}/models/{RUNS[wc.run]['model']}",
     output:
-        trained=directory(f"{RESULTS}/runs/{{run}}/trained"),
+        trained=trained_output(full_weights=False),
         run_json=f"{RESULTS}/runs/{{run}}/run.json",
     log:
         f"{LOGS}/train/{{run}}.log",
+    wildcard_constraints:
+        run=run_pattern(full_weights=False),
     conda:
-        "../../envs/prefixtune.yaml"
+        "../../envs/gpu.yaml"
     threads: run_threads("train")
     resources:
         runtime=run_resources("train", "runtime"),
@@ -27,3 +32,11 @@ rule train:
         "prefixtune train --spec {params.spec:q} --train {input.data:q}/train.jsonl --base-model {input.model:q}"
         " --out {output.trained:q} --run-json {output.run_json:q} --checkpoint-dir {params.checkpoints:q}"
         " --checkpoint-every {params.checkpoint_every} --time-budget-min {resources.runtime} 2> {log:q}"
+
+
+use rule train as train_full_weights with:
+    output:
+        trained=trained_output(full_weights=True),
+        run_json=f"{RESULTS}/runs/{{run}}/run.json",
+    wildcard_constraints:
+        run=run_pattern(full_weights=True),

@@ -47,7 +47,8 @@ def read_src1(path: Path) -> list[Pair]:
     if dropped:
         log.warning("%s: dropped %d non-empty lines without exactly one '||'", path, dropped)
     if not pairs:
-        raise DataError(path, "line 1", "expected 'SOURCE||TARGET' lines (src1 format), found none")
+        where = "file" if not Path(path).stat().st_size else "line 1"
+        raise DataError(path, where, "expected 'SOURCE||TARGET' lines (src1 format), found none")
     return pairs
 
 

@@ -110,6 +110,23 @@ def _write(out_dir: Path, train: list[Pair], evals: dict[str, list[EvalItem]]) -
     return counts
 
 
+def verify_recorded_sha256(path: Path) -> None:
+    """A raw file must still have the sha256 its download recorded (``<file>.sha256``, written for every
+    download; the pin where the config has none): a file changed or cut since is not parsed."""
+    record = path.with_name(path.name + ".sha256")
+    if not record.is_file():
+        return
+    expected = record.read_text(encoding="utf-8").split()[0]
+    actual = sha256_file(path)
+    if actual != expected:
+        raise DataError(
+            path,
+            "file",
+            f"sha256 {actual} differs from the {expected} recorded at download ({record}); "
+            "delete both files to download again",
+        )
+
+
 def prepare(dataset: str, raw_files: dict[str, Path], out_dir: Path, options: dict[str, Any]) -> None:
     """Write ``out_dir/{train,dev,test}.jsonl``, the reference files and ``prepare.json`` (inputs, counts)."""
     if dataset not in DATASETS:
@@ -120,15 +137,27 @@ def prepare(dataset: str, raw_files: dict[str, Path], out_dir: Path, options: di
     for split, path in raw.items():
         if not path.is_file():
             raise DataError(path, "file", f"the {split} file of {dataset} does not exist")
+        verify_recorded_sha256(path)
     resolved = _options(options)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    counts = {"e2e": _e2e, "webnlg": _webnlg, "dart": _dart, "xsum": _xsum}[dataset](raw, out_dir, resolved)
-    manifest = {
-        "dataset": dataset,
-        "options": resolved,
-        "raw_files": {split: {"path": str(p), "sha256": sha256_file(p)} for split, p in raw.items()},
-        "counts": counts,
-    }
-    write_json_atomic(out_dir / "prepare.json", manifest)
+    # everything is written to a sibling folder that replaces out_dir only once complete: a reader that fails
+    # on the test file leaves no train/dev files that a later rule would trust
+    tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    tmp_dir.mkdir(parents=True)
+    try:
+        writer = {"e2e": _e2e, "webnlg": _webnlg, "dart": _dart, "xsum": _xsum}[dataset]
+        counts = writer(raw, tmp_dir, resolved)
+        manifest = {
+            "dataset": dataset,
+            "options": resolved,
+            "raw_files": {split: {"path": str(p), "sha256": sha256_file(p)} for split, p in raw.items()},
+            "counts": counts,
+        }
+        write_json_atomic(tmp_dir / "prepare.json", manifest)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp_dir.replace(out_dir)
     log.info("prepared %s: %s", dataset, counts)

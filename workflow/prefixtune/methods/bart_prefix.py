@@ -46,7 +46,7 @@ from transformers import AttentionInterface, PreTrainedModel, PreTrainedTokenize
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-from prefixtune.methods.base import TuningMethod
+from prefixtune.methods.base import TuningMethod, checked_prefix_length
 from prefixtune.methods.prefix import PrefixEncoder
 from prefixtune.methods.stored import load_trained, save_trained
 
@@ -184,7 +184,7 @@ class BartPrefixTuning(TuningMethod):
         self.init = str(settings.get("init", "random"))
         if self.init not in INITS:
             raise ValueError(f"bart_prefix setting init={self.init!r}; expected one of {INITS}")
-        prefix_length = int(settings["prefix_length"])
+        prefix_length = checked_prefix_length(settings, model)
         mid_dim = int(settings.get("mid_dim", 800))
         dropout = float(settings.get("prefix_dropout", 0.0))
         self.prefixes = nn.ModuleDict()

@@ -11,6 +11,27 @@ from torch import nn
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 
+def checked_prefix_length(settings: dict[str, Any], model: PreTrainedModel, given: Any = None) -> int:
+    """``prefix_length`` from the method settings (or ``given``), refused unless 1 <= P < the model's context."""
+    raw = settings.get("prefix_length") if given is None else given
+    if raw is None:
+        raise KeyError("method settings: prefix_length is missing (an integer >= 1)")
+    if isinstance(raw, bool) or not isinstance(raw, int | str) or not str(raw).strip().isdigit():
+        raise ValueError(f"method settings: prefix_length {raw!r}: expected a positive integer")
+    length = int(raw)
+    context = int(
+        getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 0)
+    )
+    if length < 1:
+        raise ValueError(f"method settings: prefix_length {length}: expected at least 1")
+    if context and length >= context:
+        raise ValueError(
+            f"method settings: prefix_length {length} is beyond the model's context of {context} positions "
+            "(the prefix must leave room for the input and the output)"
+        )
+    return length
+
+
 class TuningMethod(ABC):
     """A way of adapting a frozen or trainable LM: which weights train, what is saved, what is prepended."""
 

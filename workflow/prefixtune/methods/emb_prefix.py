@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
-from prefixtune.methods.base import TuningMethod
+from prefixtune.methods.base import TuningMethod, checked_prefix_length
 from prefixtune.methods.stored import load_trained, save_trained
 
 STEM = "emb_prefix"
@@ -74,7 +74,7 @@ class EmbeddingPrefix(TuningMethod):
     ) -> None:
         super().__init__(model, settings, tokenizer)
         self.tokens = VirtualTokens(
-            prefix_length=int(settings["prefix_length"]),
+            prefix_length=checked_prefix_length(settings, model),
             n_embd=model.config.n_embd,
             parametrize=str(settings.get("parametrize", "mlp")),
             mid_dim=int(settings.get("mid_dim", 512)),

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
-from prefixtune.methods.base import TuningMethod
+from prefixtune.methods.base import TuningMethod, checked_prefix_length
 from prefixtune.methods.prefix import PrefixEncoder
 from prefixtune.methods.stored import load_trained, save_trained
 
@@ -40,7 +40,7 @@ class InfixTuning(TuningMethod):
         self.form = str(settings.get("form", "code"))
         if self.form not in FORMS:
             raise ValueError(f"method setting form={self.form!r}; expected one of {FORMS}")
-        self.infix_length = int(settings["prefix_length"])
+        self.infix_length = checked_prefix_length(settings, model)
         self.eos_id = int(tokenizer.eos_token_id if tokenizer is not None else cfg.eos_token_id)
         parts: dict[str, nn.Module] = {
             "offset": PrefixEncoder(

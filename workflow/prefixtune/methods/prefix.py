@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
-from prefixtune.methods.base import TuningMethod
+from prefixtune.methods.base import TuningMethod, checked_prefix_length
 from prefixtune.methods.stored import load_trained, save_trained
 from prefixtune.methods.word_init import fit_to_target, lm_key_values, word_token_ids
 
@@ -148,7 +148,7 @@ class PrefixTuning(TuningMethod):
     def _prefix_length(self, settings: dict) -> int:
         """P from the config, or the init word's token count (the code ignored ``--preseqlen`` then)."""
         if self.init != "word":
-            return int(settings["prefix_length"])
+            return checked_prefix_length(settings, self.model)
         given = settings.get("prefix_length")
         if given is not None and int(given) != len(self.word_ids):
             raise ValueError(

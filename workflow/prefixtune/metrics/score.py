@@ -77,6 +77,18 @@ def tool_versions(dataset: str) -> dict[str, str]:
     return tools
 
 
+def check_hypothesis_file(path: str | Path) -> None:
+    """A hypothesis file exists and holds at least one output line (an empty file is an unfinished decode)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: hypothesis file not found")
+    if path.stat().st_size == 0:
+        raise ValueError(
+            f"{path}: empty hypothesis file (0 outputs); expected one output per line, one line per test "
+            "instance (did decoding finish?)"
+        )
+
+
 def score_files(
     dataset: str,
     hyp_path: str | Path,
@@ -98,6 +110,7 @@ def score_files(
     """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASETS)}")
+    check_hypothesis_file(hyp_path)
     model_spec: dict[str, dict[str, Any]] = {}
     if model_metrics:  # torch/transformers are imported only when asked for
         if dataset != "dart":

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from prefixtune.provenance import git_commit, write_json_atomic, write_text_atomic
+from prefixtune.report.compute import artifact_jobs
 from prefixtune.report.figure_report import build_figure
 from prefixtune.report.paper import VERSIONS, load_paper_results
 from prefixtune.report.tables import TableContext, build_table, records_to_csv
@@ -17,33 +17,6 @@ DEMO_BANNER = (
     "synthetic data in the official formats. The numbers prove the pipeline connects; they are not comparable to "
     "the paper's, and the verdicts mean nothing here."
 )
-
-
-def run_compute(manifest: dict) -> dict[str, Any]:
-    """Training and decoding wall time of the artifact's runs (each run once), from run.json / hyp.json."""
-    seen: set[str] = set()
-    totals = {"train_s": 0.0, "decode_s": 0.0, "gpu_hours": 0.0, "runs_timed": 0}
-    for row in manifest["rows"]:
-        for cell in row["cells"]:
-            for run in cell["runs"]:
-                if run["run"] in seen:
-                    continue
-                seen.add(run["run"])
-                run_dir = Path(run["scores"]).parent
-                for name, key in (
-                    ("run.json", "train_s"),
-                    (Path(run["scores"]).name.split(".")[0] + ".hyp.json", "decode_s"),
-                ):
-                    path = run_dir / name
-                    if not path.is_file():
-                        continue
-                    record = json.loads(path.read_text(encoding="utf-8"))
-                    seconds = float(record.get("wall_time_s", 0.0))
-                    totals[key] += seconds
-                    if record.get("device", "cpu") != "cpu":
-                        totals["gpu_hours"] += seconds / 3600
-                    totals["runs_timed"] += key == "train_s"
-    return {k: round(v, 3) for k, v in totals.items()}
 
 
 def status_record(artifact: str, manifest: dict, config_hash: str) -> dict[str, Any]:
@@ -61,7 +34,7 @@ def status_record(artifact: str, manifest: dict, config_hash: str) -> dict[str, 
         "runs_planned": len(runs),
         "git_commit": git_commit(),
         "config_hash": config_hash,
-        "compute": run_compute(manifest),
+        "jobs": artifact_jobs(manifest),  # where its runs' compute records are (reports/compute.md)
     }
 
 

@@ -1,4 +1,5 @@
-"""reports/index.md: every artifact with its status, the commit and config hash that produced it, its compute."""
+"""reports/index.md: every artifact with its status, the commit and config hash that produced it, its GPU-hours
+(wall times: reports/compute.md)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,7 @@ import json
 from pathlib import Path
 
 from prefixtune.provenance import write_text_atomic
-
-
-def _hours(seconds: float) -> str:
-    return f"{seconds / 3600:.2f} h" if seconds >= 360 else f"{seconds:.0f} s"
+from prefixtune.report.compute import artifact_gpu_hours
 
 
 def build_index(status_files: list[Path], out: Path, demo: bool = False) -> str:
@@ -23,25 +21,20 @@ def build_index(status_files: list[Path], out: Path, demo: bool = False) -> str:
     lines += [
         "# Reproduced artifacts",
         "",
-        "| artifact | status | runs scored | train | decode | GPU-hours | commit | config hash |",
-        "|---|---|---|---|---|---|---|---|",
+        "| artifact | status | runs scored | GPU-hours | commit | config hash |",
+        "|---|---|---|---|---|---|",
     ]
-    totals = {"train_s": 0.0, "decode_s": 0.0, "gpu_hours": 0.0}
     for rec in records:
-        compute = rec["compute"]
-        for key in totals:
-            totals[key] += compute[key]
         link = f"[{rec['title']}]({rec['artifact']}.md)"
         lines.append(
             f"| {link} | {rec['status']} | {rec['runs_scored']} of {rec['runs_planned']} | "
-            f"{_hours(compute['train_s'])} | {_hours(compute['decode_s'])} | {compute['gpu_hours']:.2f} | "
-            f"`{rec['git_commit']}` | `{rec['config_hash'][:12]}` |"
+            f"{artifact_gpu_hours(rec['jobs']):.2f} | `{rec['git_commit']}` | `{rec['config_hash'][:12]}` |"
         )
     lines += [
         "",
-        f"Compute per artifact counts every run it uses, so a run shared by several artifacts (trained once) "
-        f"appears in each; summed over artifacts: train {_hours(totals['train_s'])}, decode "
-        f"{_hours(totals['decode_s'])}, {totals['gpu_hours']:.2f} GPU-hours.",
+        "GPU-hours: wall time of the artifact's training and decoding jobs that ran on a GPU, counting every run "
+        "it uses (a run shared by several artifacts is trained once but appears in each). Wall times per artifact "
+        "and per run: [compute.md](compute.md).",
         "",
         "Status: complete = every planned run scored; partial = some; missing = none yet; paper values only = "
         "no run configured (e.g. a row quoted from another paper).",
