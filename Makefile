@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test lint dry-run clean-demo
+.PHONY: setup demo test lint dry-run bench clean-demo
 
 setup: $(VENV)/.installed
 
@@ -32,6 +32,10 @@ lint: setup
 	snakefmt --check Snakefile workflow/rules
 	snakemake --lint --configfile config/demo.yaml
 	snakemake --lint
+
+# Benchmarks as ratios against a baseline in the same process -> reports/bench.md (nothing asserts a speed).
+bench: setup
+	cd bench && python run_all.py
 
 # Paper-scale plan without running anything (locally and through the SLURM profile).
 dry-run: setup

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from prefixtune.beam_search import BeamSettings, beam_search
+from prefixtune.beam_search_batched import beam_search_batch
 from prefixtune.data.linearize import gpt2_prompt
 from prefixtune.data.records import EvalItem, read_jsonl
 from prefixtune.methods import build_method
@@ -116,22 +117,39 @@ def describe(
     items_path: Path,
     device: torch.device,
 ) -> dict[str, str]:
-    """Table-to-text: the authors' batch-1 beam search over distinct sources."""
+    """Table-to-text: the authors' beam search over distinct sources, one at a time (``decoding.batch_size`` 1)
+    or in batches that give the same outputs (left padding, positions as at batch 1; shortest prompts first)."""
     settings = beam_settings(decoding, tokenizer)
-    outputs: dict[str, str] = {}
-    for key in tqdm(keys, desc=f"decode {items_path.name}", mininterval=10):
+    cleanup = bool(decoding.get("cleanup_spaces", True))
+    prompts = {}
+    for key in keys:
         prompt = tokenizer.encode(prompt_text(method, source_of[key]), add_special_tokens=False)
         if len(prompt) + settings.max_new_tokens > method.max_tokens():
             raise ValueError(
                 f"{items_path}: item {key!r}: {len(prompt)} prompt tokens + max_new_tokens "
                 f"{settings.max_new_tokens} exceed the {method.max_tokens()} positions the model has left"
             )
+        prompts[key] = prompt
+    batch_size = int(decoding.get("batch_size", 1))
+    outputs: dict[str, str] = {}
+    if batch_size > 1 and method.batched_decoding():
+        order = sorted(keys, key=lambda k: len(prompts[k]))  # similar lengths together: less padding
+        for start in tqdm(range(0, len(order), batch_size), desc=f"decode {items_path.name}", mininterval=10):
+            chunk = order[start : start + batch_size]
+            with torch.no_grad():
+                past = method.past_key_values(len(chunk))
+            best = beam_search_batch(
+                method.model, [prompts[k] for k in chunk], tokenizer.eos_token_id, settings, past
+            )
+            for key, sequence in zip(chunk, best, strict=True):
+                outputs[key] = postprocess(tokenizer, sequence, prompts[key], cleanup)
+        return outputs
+    for key in tqdm(keys, desc=f"decode {items_path.name}", mininterval=10):
+        prompt = prompts[key]
         with torch.no_grad():
             fed, past = method.decoding_inputs(torch.tensor([prompt], device=device))
         best = beam_search(method.model, fed, tokenizer.eos_token_id, settings, past)
-        outputs[key] = postprocess(
-            tokenizer, best.tolist(), fed[0].tolist(), bool(decoding.get("cleanup_spaces", True))
-        )
+        outputs[key] = postprocess(tokenizer, best.tolist(), fed[0].tolist(), cleanup)
     return outputs
 
 

@@ -84,6 +84,11 @@ class TuningMethod(ABC):
         """What the decoder feeds the LM for one prompt ``" SRC <|endoftext|>"`` (1, T): tokens and a cache."""
         return prompt_ids, self.past_key_values(1)
 
+    def batched_decoding(self) -> bool:
+        """Whether many prompts can be decoded at once behind ``past_key_values(B)`` (a method that builds its own
+        decoding inputs per prompt, as INFIX does, decodes one prompt at a time)."""
+        return type(self).decoding_inputs is TuningMethod.decoding_inputs
+
     def text_prepended(self) -> str:
         """Words put in front of every source as text (low-data FINETUNE gets the init word), or ''."""
         return ""

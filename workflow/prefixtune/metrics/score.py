@@ -110,7 +110,6 @@ def score_files(
     """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASETS)}")
-    check_hypothesis_file(hyp_path)
     model_spec: dict[str, dict[str, Any]] = {}
     if model_metrics:  # torch/transformers are imported only when asked for
         if dataset != "dart":
@@ -118,6 +117,7 @@ def score_files(
         from prefixtune.metrics import dart_model_metrics
 
         model_spec = dart_model_metrics.validate_spec(model_metrics)
+    check_hypothesis_file(hyp_path)
     metrics: dict[str, Any]
     if dataset == "xsum":  # empty outputs are legal here (scored 0)
         metrics = rouge.score_xsum_files(hyp_path, refs_path, reference_tokenizer, reference_max_tokens)
