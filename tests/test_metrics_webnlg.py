@@ -180,3 +180,22 @@ def test_jar_file_mode_on_the_official_input_files(shipped_vectors):
     official = _official(shipped_vectors / "webnlg" / "official_scores.json")
     score = meteor_file_score(inter / "team_all-cat.txt", inter / "gold-all-cat-reference-3ref.meteor", 3)
     assert score == pytest.approx(official["headline"]["A_all"]["METEOR"], abs=1e-9)
+
+
+def test_ter_shortcut_for_outputs_equal_to_a_reference_matches_sacrebleu():
+    import sacrebleu
+
+    from prefixtune.metrics.ter import _chunk_stats
+
+    pairs = [
+        ("the cat sat", ["The cat sat", "a cat sat down"]),  # equal after TER's lower-casing: 0 edits
+        ("the cat sat ", ["a dog", "the cat  sat"]),  # equal after its whitespace split
+        ("the cat", ["the cat sat", "cat the"]),  # no match: the real search
+        ("", ["", "x"]),
+    ]
+    ter = sacrebleu.TER()
+    expected = []
+    for hyp, refs in pairs:
+        score = ter.sentence_score(hyp, refs)
+        expected.append((float(score.num_edits), float(score.ref_length)))
+    assert _chunk_stats(pairs) == expected

@@ -65,10 +65,18 @@ class _Hypotheses:
 
 
 def _ban(scores: torch.Tensor, input_ids: torch.Tensor, bad_words_ids: list[list[int]]) -> None:
+    """transformers 3.2 ``calc_banned_bad_words_ids``: a one-token bad word is banned everywhere, a longer one
+    where the history ends with all but its last token."""
+    singles = [bad[0] for bad in bad_words_ids if len(bad) == 1]
+    if singles:
+        scores[:, singles] = -float("inf")
+    longer = [bad for bad in bad_words_ids if len(bad) > 1]
+    if not longer:
+        return
     for row in range(scores.shape[0]):
         history = input_ids[row].tolist()
-        for bad in bad_words_ids:
-            if len(bad) == 1 or history[len(history) - len(bad) + 1 :] == bad[:-1]:
+        for bad in longer:
+            if history[len(history) - len(bad) + 1 :] == bad[:-1]:
                 scores[row, bad[-1]] = -float("inf")
 
 

@@ -4,7 +4,8 @@ for many prompts at once, each behind the same trained prefix (or a prefix of it
 Prompts are left-padded; the attention mask hides the padding and every example's tokens get the positions they
 have at batch 1 (the first real token at P, the prefix length), so each example sees the numbers it would see
 alone. The bookkeeping (EOS candidates, finished hypotheses, stopping) runs per example as at batch 1; finished
-examples idle until the batch ends. Every example has the same budget of ``max_new_tokens`` steps.
+examples leave the batch (their rows are dropped from the cache). Every example has the same budget of
+``max_new_tokens`` steps.
 """
 
 from __future__ import annotations
@@ -75,30 +76,29 @@ def beam_search_batch(
     beam_scores = beam_scores.view(-1)
     hyps = [_Hypotheses(settings, n) for n in lengths]
     done = [False] * batch
+    active = list(range(batch))  # examples still searching, in row-block order (K rows each)
     next_position = (torch.tensor(lengths, device=device) + own).repeat_interleave(beams)
     for step in range(settings.max_new_tokens):
         scores = F.log_softmax(logits.float(), dim=-1)
         vocab = scores.shape[-1]
-        for b, n in enumerate(lengths):  # min_length counts the prompt, as at batch 1
-            if n + step < settings.min_length:
-                scores[b * beams : (b + 1) * beams, eos_token_id] = -float("inf")
+        for j, b in enumerate(active):  # min_length counts the prompt, as at batch 1
+            if lengths[b] + step < settings.min_length:
+                scores[j * beams : (j + 1) * beams, eos_token_id] = -float("inf")
         if settings.bad_words_ids:
             _ban(scores, sequences, settings.bad_words_ids)
-        totals = (scores + beam_scores[:, None]).view(batch, beams * vocab)
+        totals = (scores + beam_scores[:, None]).view(len(active), beams * vocab)
         top_scores, top_tokens = torch.topk(totals, 2 * beams, dim=1)
-        new_scores, new_tokens, new_rows = [], [], []
-        for b in range(batch):
-            if done[b]:  # idle: keep a row going, its values are never read
-                new_scores += [0.0] * beams
-                new_tokens += [pad] * beams
-                new_rows += [b * beams] * beams
-                continue
+        still: list[int] = []
+        new_scores: list[float] = []
+        new_tokens: list[int] = []
+        new_rows: list[int] = []
+        for j, (b, row_scores, row_tokens) in enumerate(
+            zip(active, top_scores.tolist(), top_tokens.tolist(), strict=True)
+        ):
             chosen: list[tuple[float, int, int]] = []
-            for rank, (score, flat) in enumerate(
-                zip(top_scores[b].tolist(), top_tokens[b].tolist(), strict=True)
-            ):
+            for rank, (score, flat) in enumerate(zip(row_scores, row_tokens, strict=True)):
                 beam_id, token_id = divmod(flat, vocab)
-                row = b * beams + beam_id
+                row = j * beams + beam_id
                 if token_id == eos_token_id:
                     if rank < beams:
                         hyps[b].add(sequences[row, starts[b] :].clone(), score)
@@ -106,24 +106,23 @@ def beam_search_batch(
                     chosen.append((score, token_id, row))
                 if len(chosen) == beams:
                     break
-            done[b] = hyps[b].is_done(top_scores[b].max().item(), lengths[b] + step)
-            if done[b]:
-                new_scores += [0.0] * beams
-                new_tokens += [pad] * beams
-                new_rows += [b * beams] * beams
+            done[b] = hyps[b].is_done(max(row_scores), lengths[b] + step)
+            if done[b]:  # finished examples leave the batch: the rest run on fewer rows
                 continue
+            still.append(b)
             new_scores += [c[0] for c in chosen]
             new_tokens += [c[1] for c in chosen]
             new_rows += [c[2] for c in chosen]
-        if all(done):
+        if not still:
             break
+        active = still
         beam_scores = torch.tensor(new_scores, device=device)
         tokens = torch.tensor(new_tokens, device=device)
         rows = torch.tensor(new_rows, device=device)
         sequences = torch.cat([sequences[rows], tokens[:, None]], dim=-1)
-        full_mask = torch.cat(
-            [full_mask[rows], torch.ones(batch * beams, 1, dtype=torch.long, device=device)], 1
-        )
+        ones = torch.ones(len(rows), 1, dtype=torch.long, device=device)
+        full_mask = torch.cat([full_mask[rows], ones], dim=1)
+        next_position = next_position[rows]
         cache.reorder_cache(rows)
         if step + 1 < settings.max_new_tokens:
             logits = model(
@@ -133,14 +132,12 @@ def beam_search_batch(
                 position_ids=(next_position + step)[:, None],
                 use_cache=True,
             ).logits[:, -1, :]
-    best = []
-    for b in range(batch):
+    for j, b in enumerate(active):
         if not done[b]:
             for beam_id in range(beams):
-                row = b * beams + beam_id
+                row = j * beams + beam_id
                 hyps[b].add(sequences[row, starts[b] :], beam_scores[row].item())
-        best.append(hyps[b].best().tolist())
-    return best
+    return [h.best().tolist() for h in hyps]
 
 
 def mixed_prefix_cache(caches: Sequence[DynamicCache]) -> tuple[DynamicCache, list[int]]:
