@@ -45,6 +45,12 @@ def test_paper_scale_dry_run_plans_table1(profile):
         assert "gpu=1" in out
 
 
+def test_gpu_smoke_target_plans_one_gpu_job():
+    out = snakemake("-n", "-p", "gpu_smoke", "--profile", "slurm")
+    assert job_counts(out) == {"gpu_smoke": 1, "total": 1}
+    assert "gpu=1" in out and "prefixtune gpu-smoke --out results/smoke/gpu.json" in out
+
+
 def test_demo_dry_run_builds_everything_offline():
     counts = job_counts(snakemake("-n", "--forceall", "--configfile", "config/demo.yaml"))
     # Table 1 (15) + Table 2 (2) + Table 3 (4) + Table 4 (2 new) + Figure 3 (8) + Figure 4 (2 new)

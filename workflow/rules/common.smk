@@ -30,10 +30,8 @@ wildcard_constraints:
     artifact="|".join(map(re.escape, config["artifacts"])),
 
 
-FULL_WEIGHT_KINDS = (
-    "finetune",
-    "ft_top",
-)  # methods that store (a large part of) the LM's weights
+# methods whose trained output is (a large part of) the LM's weights
+FULL_WEIGHT_KINDS = ("finetune", "ft_top")
 
 
 def run_pattern(full_weights):

@@ -91,7 +91,7 @@ rule index:
 
 
 rule compute:
-    # The compute ledger (wall time, GPU-hours per run and artifact); rerun after any job with --forcerun compute.
+    # The compute ledger: wall time and GPU-hours per run and per artifact, from the jobs' own records.
     input:
         expand(f"{REPORTS}/{{artifact}}.json", artifact=config["artifacts"]),
     output:
