@@ -6,28 +6,16 @@ import argparse
 
 import torch
 
-from common import median_seconds, random_gpt2
+from common import median_seconds, random_gpt2, training_step
 from prefixtune.methods import build_method
-from prefixtune.train import lm_loss
 
 
 def step_fn(method_name: str, size: str, batch: torch.Tensor, labels: torch.Tensor):
-    model = random_gpt2(size)
     settings = {"prefix_length": 5, "mid_dim": 512, "loss": "sequence_sum", "lm_dropout": False}
     if method_name == "finetune":
         settings = {"loss": "token_mean", "lm_dropout": True}
-    method = build_method(method_name, model, settings)
-    method.train()
-    optimizer = torch.optim.AdamW(method.trainable_parameters(), lr=1e-5)
-
-    def step() -> None:
-        loss = lm_loss(method.logits(batch), labels, settings["loss"])
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(method.trainable_parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    return step
+    method = build_method(method_name, random_gpt2(size), settings)
+    return training_step(method, settings["loss"], batch, labels)
 
 
 def main() -> None:

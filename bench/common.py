@@ -30,3 +30,23 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 2) -> f
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def training_step(
+    method: object, loss_mode: str, batch: torch.Tensor, labels: torch.Tensor
+) -> Callable[[], None]:
+    """One optimizer step of a tuning method on a fixed batch (AdamW, clipping at 1.0, as the trainer)."""
+    from prefixtune.train import lm_loss
+
+    method.train()
+    params = method.trainable_parameters()
+    optimizer = torch.optim.AdamW(params, lr=1e-5)
+
+    def step() -> None:
+        loss = lm_loss(method.logits(batch), labels, loss_mode)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step

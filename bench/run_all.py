@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from common import median_seconds, random_gpt2
+from common import median_seconds, random_gpt2, training_step
 from prefixtune.beam_search import BeamSettings, beam_search
 from prefixtune.beam_search_batched import beam_search_batch, mixed_prefix_cache
 from prefixtune.methods import build_method
@@ -149,31 +149,18 @@ def bench_batched_decoding(n_prompts: int, batch: int, repeats: int) -> list[dic
     return rows
 
 
-def _train_step(method: Any, settings: dict, batch: torch.Tensor, labels: torch.Tensor):  # noqa: ANN401
-    method.train()
-    optimizer = torch.optim.AdamW(method.trainable_parameters(), lr=1e-5)
-
-    def step() -> None:
-        loss = lm_loss(method.logits(batch), labels, settings["loss"])
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(method.trainable_parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    return step
-
-
 def bench_training(size: str, repeats: int) -> list[dict]:
     torch.manual_seed(0)
     batch = torch.randint(0, 50000, (5, 64))
     labels = batch.clone()
     labels[:, :32] = -100
     ft_settings = {"loss": "token_mean", "lm_dropout": True}
-    finetune = _train_step(
-        build_method("finetune", random_gpt2(size), ft_settings), ft_settings, batch, labels
+    finetune = training_step(
+        build_method("finetune", random_gpt2(size), ft_settings), "token_mean", batch, labels
     )
-    ours_method = build_method("prefix", random_gpt2(size), PREFIX_SETTINGS)
-    ours = _train_step(ours_method, PREFIX_SETTINGS, batch, labels)
+    ours = training_step(
+        build_method("prefix", random_gpt2(size), PREFIX_SETTINGS), "sequence_sum", batch, labels
+    )
     base = median_seconds(finetune, repeats)
     cand = median_seconds(ours, repeats)
     rows = [

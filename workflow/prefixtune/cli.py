@@ -406,21 +406,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_plan)
 
-    p = sub.add_parser("index", help="reports/index.md: every artifact with its status, commit and compute")
-    p.add_argument(
-        "--status", nargs="+", required=True, type=Path, help="the artifacts' .json status records"
-    )
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--demo", action="store_true")
-    p.set_defaults(func=cmd_index)
-
-    p = sub.add_parser("compute", help="reports/compute.md: wall time and GPU-hours per artifact and per run")
-    p.add_argument(
-        "--status", nargs="+", required=True, type=Path, help="the artifacts' .json status records"
-    )
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--demo", action="store_true")
-    p.set_defaults(func=cmd_compute)
+    for name, func, text in (
+        ("index", cmd_index, "reports/index.md: every artifact with its status, commit and GPU-hours"),
+        ("compute", cmd_compute, "reports/compute.md: wall time and GPU-hours per artifact and per run"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument(
+            "--status", nargs="+", required=True, type=Path, help="the artifacts' .json status records"
+        )
+        p.add_argument("--out", required=True, type=Path)
+        p.add_argument("--demo", action="store_true")
+        p.set_defaults(func=func)
     return parser
 
 
