@@ -159,21 +159,22 @@ def test_an_mr_with_no_fields_names_the_line(tmp_path):
         prepare("e2e", {"train": path, "dev": path, "test": path}, tmp_path / "out", {})
 
 
+def _outputs_and_refs(folder: Path, hyps: str, refs: str) -> tuple[Path, Path]:
+    """``test.hyp.txt`` and ``test.refs.txt`` with these contents."""
+    (folder / "test.hyp.txt").write_text(hyps)
+    (folder / "test.refs.txt").write_text(refs)
+    return folder / "test.hyp.txt", folder / "test.refs.txt"
+
+
 def test_references_missing_for_an_instance_name_the_line(tmp_path):
-    refs = tmp_path / "test.refs.txt"
-    refs.write_text("A is here .\n\n\nB is here .\n")
-    hyps = tmp_path / "test.hyp.txt"
-    hyps.write_text("A is here .\nB is here .\n")
+    hyps, refs = _outputs_and_refs(tmp_path, "A is here .\nB is here .\n", "A is here .\n\n\nB is here .\n")
     with pytest.raises(ValueError, match=r"test.refs.txt: line 3: two empty lines in a row"):
         score_files("e2e", hyps, refs)
 
 
 # --- hypotheses -----------------------------------------------------------------------------------------------
 def test_an_empty_hypothesis_file_is_refused_by_name(tmp_path):
-    refs = tmp_path / "test.refs.txt"
-    refs.write_text("A is here .\n")
-    hyps = tmp_path / "test.hyp.txt"
-    hyps.write_text("")
+    hyps, refs = _outputs_and_refs(tmp_path, "", "A is here .\n")
     with pytest.raises(ValueError, match=r"test.hyp.txt: empty hypothesis file \(0 outputs\)"):
         score_files("e2e", hyps, refs)
     with pytest.raises(FileNotFoundError, match=r"missing.hyp.txt: hypothesis file not found"):
@@ -181,19 +182,13 @@ def test_an_empty_hypothesis_file_is_refused_by_name(tmp_path):
 
 
 def test_xsum_hypothesis_count_must_match(tmp_path):
-    refs = tmp_path / "test.refs.txt"
-    refs.write_text("one\ntwo\n")
-    hyps = tmp_path / "test.hyp.txt"
-    hyps.write_text("one\n")
+    hyps, refs = _outputs_and_refs(tmp_path, "one\n", "one\ntwo\n")
     with pytest.raises(ValueError, match=r"test.hyp.txt has 1 lines but .*test.refs.txt has 2"):
         score_files("xsum", hyps, refs)
 
 
 def test_the_cli_prints_one_clear_line_and_writes_nothing(tmp_path, capsys):
-    refs = tmp_path / "test.refs.txt"
-    refs.write_text("A is here .\n")
-    hyps = tmp_path / "test.hyp.txt"
-    hyps.write_text("")
+    hyps, refs = _outputs_and_refs(tmp_path, "", "A is here .\n")
     out = tmp_path / "scores.json"
     with pytest.raises(SystemExit) as exit_code:
         main(["score", "--dataset", "e2e", "--hyp", str(hyps), "--refs", str(refs), "--out", str(out)])

@@ -10,9 +10,10 @@ import pytest
 import torch
 import yaml
 
-from prefixtune.forecast import forecast_table, run_steps, train_examples
+from prefixtune.forecast import forecast_table, train_examples
 from prefixtune.gpu_smoke import NoGpuError, gpu_smoke
 from prefixtune.grid import expand_runs
+from prefixtune.schedule import planned_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,9 +42,9 @@ def test_steps_follow_the_trainer(paper_config, tmp_path):
     specs = expand_runs(paper_config)
     prefix = specs["e2e-gpt2-medium-prefix"]
     assert train_examples(paper_config, prefix, tmp_path) == 42061
-    assert run_steps(prefix["hparams"], 42061) == 4207 * 5  # ceil(42061 / 10) steps x 5 epochs
-    assert run_steps({"batch_size": 2, "gradient_accumulation_steps": 3, "epochs": 2}, 13) == 4
-    assert run_steps({"batch_size": 5, "max_steps": 100, "epochs": 9}, 50) == 100
+    assert planned_steps(42061, prefix["hparams"])[2] == 4207 * 5  # ceil(42061 / 10) steps x 5 epochs
+    assert planned_steps(13, {"batch_size": 2, "gradient_accumulation_steps": 3, "epochs": 2})[2] == 4
+    assert planned_steps(50, {"batch_size": 5, "max_steps": 100, "epochs": 9})[2] == 100
 
 
 def test_forecast_prefers_measured_rates_and_says_which(paper_config, tmp_path):

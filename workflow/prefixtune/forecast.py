@@ -9,8 +9,8 @@ example, for the same model and method on a GPU); where none was measured, the c
 
 from __future__ import annotations
 
+import functools
 import json
-import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -18,8 +18,10 @@ from typing import Any
 
 from prefixtune.data.subsample import subset_sizes
 from prefixtune.grid import artifact_runs, expand_runs
+from prefixtune.schedule import planned_steps
 
 
+@functools.cache  # one count per prepared file, not one per run
 def _count_lines(path: Path) -> int:
     with path.open("rb") as handle:
         return sum(1 for line in handle if line.strip())
@@ -46,15 +48,6 @@ def train_examples(config: dict[str, Any], spec: dict[str, Any], results: Path) 
     if "percent" in data:
         return subset_sizes("percent", float(data["percent"]), int(full), 1, prepared)[0]
     return int(full)
-
-
-def run_steps(hparams: dict[str, Any], examples: int) -> int:
-    """Optimizer steps as the trainer counts them (max_steps overrides epochs, as in the HF Trainer)."""
-    accum = int(hparams.get("gradient_accumulation_steps", 1))
-    per_epoch = max(1, math.ceil(examples / int(hparams["batch_size"])) // accum)
-    if hparams.get("max_steps"):
-        return int(hparams["max_steps"])
-    return per_epoch * int(hparams["epochs"])
 
 
 def examples_per_step(hparams: dict[str, Any]) -> int:
@@ -86,12 +79,13 @@ def forecast_table(config: dict[str, Any], results: Path, artifacts: list[str] |
     measured = measured_rates(results)
     used: dict[tuple[str, str], str] = {}
 
+    @functools.cache  # a run shared by several artifacts is costed once
     def run_hours(run: str) -> tuple[int | None, float | None]:
         spec = specs[run]
         examples = train_examples(config, spec, results)
         if examples is None:
             return None, None
-        steps = run_steps(spec["hparams"], examples)
+        steps = planned_steps(examples, spec["hparams"])[2]
         key = (spec["model"], spec["method"])
         if measured.get(key):
             rate = statistics.median(measured[key])

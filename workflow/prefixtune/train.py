@@ -34,6 +34,7 @@ from prefixtune.methods import build_method
 from prefixtune.methods.base import TuningMethod
 from prefixtune.models.loading import is_seq2seq, load_causal_lm, load_seq2seq_lm, load_tokenizer
 from prefixtune.provenance import git_commit, package_versions, sha256_file, write_json_atomic
+from prefixtune.schedule import planned_steps
 from prefixtune.seq2seq import (
     DEFAULT_MAX_SOURCE,
     DEFAULT_MAX_TARGET,
@@ -192,16 +193,7 @@ class Trainer:
         self.params = method.trainable_parameters()
         self.batch_size = int(hparams["batch_size"])
         self.grad_accum = int(hparams.get("gradient_accumulation_steps", 1))
-        batches_per_epoch = math.ceil(len(examples) / self.batch_size)
-        self.steps_per_epoch = max(1, batches_per_epoch // self.grad_accum)
-        if hparams.get("max_steps"):  # as the HF Trainer the authors used: max_steps overrides epochs
-            self.total_steps = int(hparams["max_steps"])
-            self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
-        elif "epochs" in hparams:
-            self.epochs = int(hparams["epochs"])
-            self.total_steps = self.steps_per_epoch * self.epochs
-        else:
-            raise KeyError("hparams: give epochs or max_steps")
+        self.steps_per_epoch, self.epochs, self.total_steps = planned_steps(len(examples), hparams)
         self.optimizer = torch.optim.AdamW(
             self.params,
             lr=float(hparams["learning_rate"]),
