@@ -10,9 +10,12 @@ import pytest
 import torch
 from transformers.models.bart.modeling_bart import shift_tokens_right
 
+from prefixtune.beam_cache import BeamSharedCrossAttentionCache
+from prefixtune.decode import summarize
 from prefixtune.methods.bart_prefix import ATTENTION_NAME, ROLES, BartPrefixTuning, mask_with_prefix
 from prefixtune.models.tiny_bart import BART_LARGE_GENERATION, BOS_ID, EOS_ID, PAD_ID
 from prefixtune.params_bart import bart_large_config, bart_prefix_parameter_counts
+from prefixtune.seq2seq import generate_kwargs
 from tiny_bart_models import load_tiny_bart, one_thread, tiny_bart_dir
 
 SETTINGS = {"prefix_length": 4, "mid_dim": 24}
@@ -233,6 +236,46 @@ def test_beam_search_first_step_equals_forward_with_prefix(tokenizer, model):
     assert max_diff(step1, first[:, None]) < 1e-5
     assert max_diff(step1, stock_first[:, None]) > 1e-1
     assert out.sequences.shape[0] == len(TASK)
+
+
+XSUM_DECODING = {  # the paper's XSUM decoding (config/paper.yaml decoding_by_dataset.xsum)
+    "num_beams": 6,
+    "min_length": 11,
+    "max_length": 62,
+    "no_repeat_ngram_size": 3,
+    "length_penalty": 0.8,
+    "early_stopping": True,
+}
+
+
+def test_batched_summaries_equal_batch_one(tokenizer, model):
+    """``decoding.batch_size`` only groups the work: right-padded batches of sources of different lengths, with
+    the paper's XSUM decoding, give each source the summary it gets alone (fp32, CPU)."""
+    torch.manual_seed(3)
+    method = BartPrefixTuning(model, SETTINGS)
+    with torch.no_grad():
+        for p in method.trainable_parameters():
+            p.normal_(0, 0.5)  # a prefix that changes the outputs
+    method.eval()
+    sources = [src for src, _ in TASK] + [
+        f"{src} | near : {other}" for (src, _), (other, _) in zip(TASK, TASK[1:])
+    ]
+    alone = summarize(
+        method, tokenizer, sources, {**XSUM_DECODING, "batch_size": 1}, 512, torch.device("cpu")
+    )
+    batched = summarize(
+        method, tokenizer, sources, {**XSUM_DECODING, "batch_size": 4}, 512, torch.device("cpu")
+    )
+    assert batched == alone
+    assert len(set(alone)) > 1 and all(alone)
+    # the cache summarize uses (cross-attention keys and values not reordered) changes nothing either
+    batch = tokenizer(sources, padding=True, return_tensors="pt")
+    kwargs = generate_kwargs({**XSUM_DECODING}, tokenizer)
+    stock = method.generate(batch["input_ids"], batch["attention_mask"], **kwargs)
+    kept = method.generate(
+        batch["input_ids"], batch["attention_mask"], past_key_values=BeamSharedCrossAttentionCache(), **kwargs
+    )
+    assert torch.equal(kept, stock)
 
 
 def test_greedy_generate_equals_uncached_loop(tokenizer, model):

@@ -115,3 +115,27 @@ def test_bad_prefix_rows_are_refused(tiny):
     with torch.no_grad(), pytest.raises(ValueError, match="the prefix cache has 2 rows for 3 prompts"):
         beam_search_batch(model, _prompts(tokenizer)[:3], tokenizer.eos_token_id, _settings(tokenizer),
                           method.past_key_values(2))  # fmt: skip
+
+
+def test_preallocated_cache_matches_the_dynamic_cache():
+    """Appends and beam reorders (rows dropped as examples finish) leave the preallocated layer holding what
+    transformers' DynamicLayer holds; a step beyond its room is refused."""
+    from transformers import DynamicCache
+
+    from prefixtune.beam_cache import preallocate
+
+    generator = torch.Generator().manual_seed(0)
+    keys, values = torch.randn(6, 2, 4, 3, generator=generator), torch.randn(6, 2, 4, 3, generator=generator)
+    dynamic = DynamicCache(ddp_cache_data=[(keys, values)])
+    fixed = preallocate(DynamicCache(ddp_cache_data=[(keys.clone(), values.clone())]), extra_positions=3)
+    for rows in ([5, 5, 0, 1, 3, 2], [0, 0, 1, 2], [3, 1]):
+        new = torch.randn(len(rows), 2, 1, 3, generator=generator)
+        index = torch.tensor(rows)
+        for cache in (dynamic, fixed):
+            cache.reorder_cache(index)
+            cache.update(new, -new, layer_idx=0)
+        assert torch.equal(fixed.layers[0].keys, dynamic.layers[0].keys)
+        assert torch.equal(fixed.layers[0].values, dynamic.layers[0].values)
+        assert fixed.get_seq_length() == dynamic.get_seq_length()
+    with pytest.raises(ValueError, match="beam cache full"):
+        fixed.update(new, new, layer_idx=0)

@@ -19,7 +19,6 @@ from prefixtune.metrics.dart import (
 from prefixtune.metrics.e2e import read_hypotheses
 from prefixtune.metrics.meteor_jar import write_meteor_files
 
-ANCHOR_TER = os.environ.get("PREFIXTUNE_ANCHOR_TER") == "1"
 _CACHE: dict[tuple[bytes, tuple[tuple[str, ...], ...], bool], dict[str, float]] = {}
 
 
@@ -60,16 +59,13 @@ def test_shared_set_matches_official(request, source):
 @pytest.mark.java
 def test_bart_anchor_official_test_set_bleu_meteor(shared_vectors, shared_data):
     refs = load_dart_references(shared_data / "dart" / "official_references")
-    scores = _score(shared_vectors / "dart_bart_anchor" / "hypotheses.txt", refs, ter=ANCHOR_TER)
+    scores = _score(shared_vectors / "dart_bart_anchor" / "hypotheses.txt", refs, ter=True)
     official = _official(shared_vectors / "dart_bart_anchor" / "official_scores.json")
     assert scores["BLEU"] == pytest.approx(official["BLEU"], abs=1e-9)  # leaderboard 48.56
     assert scores["METEOR"] == pytest.approx(official["METEOR"], abs=1e-9)  # leaderboard 0.39
 
 
 @pytest.mark.java
-@pytest.mark.skipif(
-    not ANCHOR_TER, reason="slow (sacrebleu TER on 5,097 outputs): set PREFIXTUNE_ANCHOR_TER=1"
-)
 def test_bart_anchor_official_test_set_ter(shared_vectors, shared_data):
     refs = load_dart_references(shared_data / "dart" / "official_references")
     scores = _score(shared_vectors / "dart_bart_anchor" / "hypotheses.txt", refs, ter=True)

@@ -27,8 +27,6 @@ from prefixtune.metrics.webnlg import (
 
 OFFICIAL_TRACK = {"all": "all-cat", "seen": "old-cat", "unseen": "new-cat"}
 HEADLINE = {"all": "A_all", "seen": "S_seen", "unseen": "U_unseen"}
-# sacrebleu's TER on the full test set takes ~1.5 min (2 cores): opt in with PREFIXTUNE_ANCHOR_TER=1
-ANCHOR_TER = os.environ.get("PREFIXTUNE_ANCHOR_TER") == "1"
 _CACHE: dict[tuple[bytes, bytes, bool], dict] = {}
 
 
@@ -82,7 +80,7 @@ def test_bart_anchor_real_test_set_bleu_meteor(shared_vectors, shared_data):
     scores = _score(
         shared_vectors / "webnlg_bart_anchor" / "hypotheses.txt",
         shared_data / "webnlg" / "testdata_with_lex.xml",
-        ter=ANCHOR_TER,
+        ter=True,
     )
     official = _official(shared_vectors / "webnlg_bart_anchor" / "official_scores.json")
     for track, key in HEADLINE.items():
@@ -95,9 +93,6 @@ def test_bart_anchor_real_test_set_bleu_meteor(shared_vectors, shared_data):
 
 
 @pytest.mark.java
-@pytest.mark.skipif(
-    not ANCHOR_TER, reason="slow (sacrebleu TER on 1,862 outputs): set PREFIXTUNE_ANCHOR_TER=1"
-)
 def test_bart_anchor_real_test_set_ter(shared_vectors, shared_data):
     scores = _score(
         shared_vectors / "webnlg_bart_anchor" / "hypotheses.txt",

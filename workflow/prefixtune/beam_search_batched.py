@@ -4,8 +4,8 @@ for many prompts at once, each behind the same trained prefix (or a prefix of it
 Prompts are left-padded; the attention mask hides the padding and every example's tokens get the positions they
 have at batch 1 (the first real token at P, the prefix length), so each example sees the numbers it would see
 alone. The bookkeeping (EOS candidates, finished hypotheses, stopping) runs per example as at batch 1; finished
-examples leave the batch (their rows are dropped from the cache). Every example has the same budget of
-``max_new_tokens`` steps.
+examples leave the batch (their rows are dropped from the cache, which is preallocated for the whole search:
+:mod:`prefixtune.beam_cache`). Every example has the same budget of ``max_new_tokens`` steps.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache, PreTrainedModel
 
+from prefixtune.beam_cache import preallocate
 from prefixtune.beam_search import BeamSettings, _ban, _Hypotheses
 
 
@@ -68,6 +69,7 @@ def beam_search_batch(
     )
     cache = out.past_key_values
     cache.batch_repeat_interleave(beams)
+    preallocate(cache, settings.max_new_tokens)
     logits = out.logits[:, -1, :].repeat_interleave(beams, dim=0)
     sequences = ids.repeat_interleave(beams, dim=0)  # left-padded history per beam
     full_mask = full_mask.repeat_interleave(beams, dim=0)

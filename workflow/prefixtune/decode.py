@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from prefixtune.beam_cache import BeamSharedCrossAttentionCache
 from prefixtune.beam_search import BeamSettings, beam_search
 from prefixtune.beam_search_batched import beam_search_batch
 from prefixtune.data.linearize import gpt2_prompt
@@ -175,7 +176,11 @@ def summarize(
             return_tensors="pt",
         ).to(device)
         with torch.no_grad():
-            out = method.generate(batch["input_ids"], batch["attention_mask"], **kwargs)
+            # beam search with the encoder's keys and values kept in place (not copied per step): same outputs
+            cache = BeamSharedCrossAttentionCache() if kwargs["num_beams"] > 1 else None
+            out = method.generate(
+                batch["input_ids"], batch["attention_mask"], past_key_values=cache, **kwargs
+            )
         for text in tokenizer.batch_decode(out, skip_special_tokens=True, clean_up_tokenization_spaces=False):
             texts.append((clean_up_tokenization(text) if cleanup else text).strip())
     return texts

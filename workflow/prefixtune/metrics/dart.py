@@ -119,7 +119,7 @@ def score_dart(
 ) -> dict[str, float]:
     """DART BLEU (0-100), METEOR and TER (fractions) of ``hyps`` (used as given) against ``refs`` (<= 3 each).
 
-    ``ter=False`` skips TER (minutes on the full test set); ``workers`` processes share the TER work.
+    ``ter=False`` skips TER; ``workers`` processes share the TER work.
     """
     if len(hyps) != len(refs):
         raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} reference groups")

@@ -134,7 +134,7 @@ def score_webnlg(
 
     ``hyps`` are raw outputs, one per entry in Id order. BLEU is on the 0-100 scale, METEOR and TER are
     fractions. ``all_tracks`` adds every category and ``1size``..``7size``; a track without entries is None.
-    ``ter=False`` skips TER (minutes on the full test set); ``workers`` processes share the TER work;
+    ``ter=False`` skips TER; ``workers`` processes share the TER work;
     ``source`` names the hypotheses in error messages.
     """
     entries = read_webnlg_entries(xml_path)
