@@ -8,6 +8,7 @@ else runs on it; the ratios (candidate vs baseline, same process, same inputs) a
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -202,6 +203,53 @@ def bench_bart_decoding(n_sources: int, batch: int, repeats: int) -> list[dict]:
     ]
 
 
+def bench_demo_decoding(repeats: int) -> list[dict]:
+    """The real demo models (trained by ``make demo``) on their test sources: the decode stage's own functions
+    at batch 1 against the batch sizes of the paper config (GPT-2: 16; BART: 8, the authors')."""
+    runs = ROOT / "demo" / "results" / "runs"
+    rows = []
+    for run_id, batch in (("e2e-tiny-gpt2-prefix", 16), ("xsum-tiny-bart-prefix_xsum_2pct", 8)):
+        if (runs / run_id / "test.hyp.json").is_file():
+            rows.append(_demo_run_row(runs / run_id, batch, repeats))
+        else:
+            rows.append({"name": f"demo model {run_id}", "note": "skipped: not decoded (`make demo` first)"})
+    return rows
+
+
+def _demo_run_row(run: Path, batch: int, repeats: int) -> dict:
+    from prefixtune.data.records import EvalItem, read_jsonl
+    from prefixtune.decode import describe, load_for_decoding, summarize
+
+    spec = json.loads((run / "run.json").read_text())["spec"]
+    record = json.loads((run / "test.hyp.json").read_text())
+    items_path = ROOT / record["items"]
+    device = torch.device("cpu")
+    base = ROOT / "demo" / "resources" / "models" / spec["model"]
+    _, method, tokenizer = load_for_decoding(spec, base, run / "trained", device)
+    items = read_jsonl(items_path, EvalItem)
+    keys = list(dict.fromkeys(item.key for item in items))
+    source_of = {item.key: item.source for item in items}
+
+    def decode(size: int) -> list[str]:
+        decoding = {**record["decoding"], "batch_size": size}
+        with torch.no_grad():
+            if method.model.config.is_encoder_decoder:
+                return summarize(method, tokenizer, [source_of[k] for k in keys], decoding, 512, device)
+            found = describe(method, tokenizer, keys, source_of, decoding, items_path, device)
+            return [found[k] for k in keys]
+
+    identical = decode(1) == decode(batch)
+    return _row(
+        f"demo model `{run.name}`, its {len(keys)} test sources (trained by `make demo`, CPU)",
+        "batch 1",
+        median_seconds(lambda: decode(1), repeats, warmup=1),
+        f"batches of {batch}",
+        median_seconds(lambda: decode(batch), repeats, warmup=1),
+        "≥ 5× on 2 CPU cores",
+        note=f"outputs identical: {identical}",
+    )
+
+
 def bench_training(size: str, repeats: int) -> list[dict]:
     torch.manual_seed(0)
     batch = torch.randint(0, 50000, (5, 64))
@@ -390,6 +438,7 @@ def main() -> None:
     for name, bench in (
         ("decoding", lambda: bench_batched_decoding(args.prompts, args.batch, args.repeats)),
         ("BART decoding", lambda: bench_bart_decoding(16, 8, args.repeats)),
+        ("demo models' decoding", lambda: bench_demo_decoding(args.repeats)),
         ("training", lambda: bench_training(args.train_size, args.repeats)),
         ("length grouping", bench_length_grouping),
         ("WebNLG scoring", bench_webnlg_scoring),

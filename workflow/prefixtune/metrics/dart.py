@@ -8,7 +8,8 @@
   closest-length choice) = sacrebleu tokenize none, no smoothing, ``""`` for missing references;
 * METEOR = official METEOR 1.5 jar ``-l en -norm -r 8``, references padded with blank lines to 8 per entry
   (``prepare_files.py``);
-* TER = tercom 0.7.25 over the existing references, approximated by ``sacrebleu.TER()``.
+* TER = tercom 0.7.25 over the existing references, approximated by ``sacrebleu.TER()`` (its algorithm,
+  compiled: ``metrics.ter``).
 
 MoverScore, BERTScore and BLEURT (also in the official script) need model weights: they are in
 :mod:`prefixtune.metrics.dart_model_metrics` (``prefixtune score --model-metrics``).

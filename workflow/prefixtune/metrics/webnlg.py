@@ -12,7 +12,7 @@ What Prefix-Tuning ran (``run_eval_on_webnlg.sh`` from Yale-LILY/dart ``evaluati
   closest-length choice) = sacrebleu, tokenize none, no smoothing, ``""`` for missing references;
 * METEOR = official METEOR 1.5 jar ``-l en -norm -r 3`` (one JVM for all tracks, see ``meteor_jar``);
 * TER = tercom 0.7.25 with the existing (<= 3) references, approximated by ``sacrebleu.TER()`` (within ~2e-4
-  on real outputs; tercom's beam search occasionally finds one edit more).
+  on real outputs; tercom's beam search occasionally finds one edit more), its algorithm compiled (``metrics.ter``).
 """
 
 from __future__ import annotations
