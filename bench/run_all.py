@@ -427,7 +427,7 @@ def render(rows: list[dict], stages: list[str], forecast: list[str], args: argpa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--train-size", default="small", choices=["tiny", "small", "medium"])
     parser.add_argument("--prompts", type=int, default=48)
     parser.add_argument("--batch", type=int, default=16, help="GPT-2 decoding batch (the paper config's 16)")

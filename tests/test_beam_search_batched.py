@@ -139,3 +139,27 @@ def test_preallocated_cache_matches_the_dynamic_cache():
         assert fixed.get_seq_length() == dynamic.get_seq_length()
     with pytest.raises(ValueError, match="beam cache full"):
         fixed.update(new, new, layer_idx=0)
+
+
+def test_preallocated_cache_copies_only_the_steps_of_beams_within_an_example():
+    """With ``beams``, the prompt part (equal in every beam of an example) stays in place while beams stay in
+    their example, and follows the rows when an example leaves; the contents always equal the dynamic cache's.
+    A reorder that mixes examples within a block is refused."""
+    from transformers import DynamicCache
+
+    from prefixtune.beam_cache import preallocate
+
+    generator = torch.Generator().manual_seed(1)
+    prompt = torch.randn(3, 2, 4, 3, generator=generator).repeat_interleave(2, dim=0)  # 3 examples x 2 beams
+    dynamic = DynamicCache(ddp_cache_data=[(prompt, -prompt)])
+    fixed = preallocate(DynamicCache(ddp_cache_data=[(prompt.clone(), -prompt)]), extra_positions=5, beams=2)
+    # within examples, within again, example 1 leaves, within the new layout
+    for rows in ([1, 1, 2, 3, 5, 4], [0, 1, 3, 3, 4, 4], [0, 1, 4, 5], [1, 0, 3, 3]):
+        new = torch.randn(len(rows), 2, 1, 3, generator=generator)
+        for cache in (dynamic, fixed):
+            cache.reorder_cache(torch.tensor(rows))
+            cache.update(new, 2 * new, layer_idx=0)
+        assert torch.equal(fixed.layers[0].keys, dynamic.layers[0].keys)
+        assert torch.equal(fixed.layers[0].values, dynamic.layers[0].values)
+    with pytest.raises(ValueError, match="blocks of 2 rows of one example"):
+        fixed.reorder_cache(torch.tensor([0, 2, 1, 3]))

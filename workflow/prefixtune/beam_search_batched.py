@@ -69,7 +69,7 @@ def beam_search_batch(
     )
     cache = out.past_key_values
     cache.batch_repeat_interleave(beams)
-    preallocate(cache, settings.max_new_tokens)
+    preallocate(cache, settings.max_new_tokens, beams)
     logits = out.logits[:, -1, :].repeat_interleave(beams, dim=0)
     sequences = ids.repeat_interleave(beams, dim=0)  # left-padded history per beam
     full_mask = full_mask.repeat_interleave(beams, dim=0)
