@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,11 +146,9 @@ def score_webnlg(
     hyp_tok = [preprocess_hypothesis(h) for h in hyps]
     refs = [[preprocess_reference(lex) for lex in e.lexes[:N_REFS]] for e in entries]
     tracks = webnlg_tracks(entries, all_tracks)
-    # the METEOR JVM works while the TER processes do (its thread only waits on the JVM's pipes)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        meteor_job = pool.submit(meteor_track_scores, hyp_tok, refs, N_REFS, tracks)
-        ter_stats = ter_segment_stats(hyp_tok, refs, workers) if ter else []
-        meteor = meteor_job.result()
+    # TER first (about a second, compiled): its worker processes are forked while no other thread runs
+    ter_stats = ter_segment_stats(hyp_tok, refs, workers) if ter else []
+    meteor = meteor_track_scores(hyp_tok, refs, N_REFS, tracks)
     result: dict[str, dict[str, float] | None] = {}
     for name, idx in tracks.items():
         if not idx:
