@@ -18,6 +18,7 @@ import time
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -27,6 +28,8 @@ from prefixtune.beam_cache import BeamSharedCrossAttentionCache
 from prefixtune.beam_search import BeamSettings, beam_search
 from prefixtune.beam_search_batched import beam_search_batch, mixed_prefix_cache
 from prefixtune.methods import build_method
+from prefixtune.plan import load_config
+from prefixtune.seq2seq import generate_kwargs
 from prefixtune.train import epoch_batches, lm_loss, padding_share
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,7 +155,7 @@ def bench_batched_decoding(n_prompts: int, batch: int, repeats: int) -> list[dic
 
 
 def bench_bart_decoding(n_sources: int, batch: int, repeats: int) -> list[dict]:
-    """BART + prefix with the paper's XSUM decoding (``generate``, beam 6): one source at a time against
+    """BART + prefix with the paper's XSUM decoding (``generate``): one source at a time against
     right-padded batches, on a demo-sized BART (random weights: every summary runs to max_length)."""
     from transformers import BartConfig, BartForConditionalGeneration
 
@@ -170,11 +173,9 @@ def bench_bart_decoding(n_sources: int, batch: int, repeats: int) -> list[dict]:
     generator = torch.Generator().manual_seed(0)
     lengths = sorted(torch.randint(60, 301, (n_sources,), generator=generator).tolist())
     sources = [[0, *torch.randint(4, 2000, (k - 2,), generator=generator).tolist(), 2] for k in lengths]
-    kwargs = dict(
-        num_beams=6, min_length=11, max_length=62, no_repeat_ngram_size=3, length_penalty=0.8,
-        early_stopping=True, do_sample=False, decoder_start_token_id=2, forced_eos_token_id=2,
-        pad_token_id=1, eos_token_id=2,
-    )  # fmt: skip
+    # the paper config's XSUM decoding, as the decode stage passes it (BART's ids: <s> 0, <pad> 1, </s> 2)
+    decoding = load_config(ROOT / "config" / "config.yaml")["decoding_by_dataset"]["xsum"]
+    kwargs = generate_kwargs(decoding, SimpleNamespace(bos_token_id=0, pad_token_id=1, eos_token_id=2))
 
     def run(size: int, shared_cross: bool = True) -> list[list[int]]:
         out: list[list[int]] = []
@@ -219,6 +220,7 @@ def bench_demo_decoding(repeats: int) -> list[dict]:
 def _demo_run_row(run: Path, batch: int, repeats: int) -> dict:
     from prefixtune.data.records import EvalItem, read_jsonl
     from prefixtune.decode import describe, load_for_decoding, summarize
+    from prefixtune.seq2seq import DEFAULT_MAX_SOURCE
 
     spec = json.loads((run / "run.json").read_text())["spec"]
     record = json.loads((run / "test.hyp.json").read_text())
@@ -234,7 +236,10 @@ def _demo_run_row(run: Path, batch: int, repeats: int) -> dict:
         decoding = {**record["decoding"], "batch_size": size}
         with torch.no_grad():
             if method.model.config.is_encoder_decoder:
-                return summarize(method, tokenizer, [source_of[k] for k in keys], decoding, 512, device)
+                max_source = int(spec["hparams"].get("max_source_tokens", DEFAULT_MAX_SOURCE))
+                return summarize(
+                    method, tokenizer, [source_of[k] for k in keys], decoding, max_source, device
+                )
             found = describe(method, tokenizer, keys, source_of, decoding, items_path, device)
             return [found[k] for k in keys]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from prefixtune.decode import summarize
 from prefixtune.methods.bart_prefix import ATTENTION_NAME, ROLES, BartPrefixTuning, mask_with_prefix
 from prefixtune.models.tiny_bart import BART_LARGE_GENERATION, BOS_ID, EOS_ID, PAD_ID
 from prefixtune.params_bart import bart_large_config, bart_prefix_parameter_counts
+from prefixtune.plan import load_config
 from prefixtune.seq2seq import generate_kwargs
 from tiny_bart_models import load_tiny_bart, one_thread, tiny_bart_dir
 
@@ -238,14 +240,8 @@ def test_beam_search_first_step_equals_forward_with_prefix(tokenizer, model):
     assert out.sequences.shape[0] == len(TASK)
 
 
-XSUM_DECODING = {  # the paper's XSUM decoding (config/paper.yaml decoding_by_dataset.xsum)
-    "num_beams": 6,
-    "min_length": 11,
-    "max_length": 62,
-    "no_repeat_ngram_size": 3,
-    "length_penalty": 0.8,
-    "early_stopping": True,
-}
+PAPER_CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+XSUM_DECODING = load_config(PAPER_CONFIG)["decoding_by_dataset"]["xsum"]  # the paper's XSUM decoding
 
 
 def test_batched_summaries_equal_batch_one(tokenizer, model):
