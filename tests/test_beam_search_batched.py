@@ -25,9 +25,16 @@ SOURCES = [
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def trained_tiny(tmp_path_factory):
     tokenizer, model = load_tiny(save_pretrained_tiny_model(tmp_path_factory.mktemp("tiny"), steps=120))
     return tokenizer, model.eval()
+
+
+@pytest.fixture(params=["eager", "sdpa"])  # decoding.attention: both give batched = batch 1
+def tiny(request, trained_tiny):
+    tokenizer, model = trained_tiny
+    model.set_attn_implementation(request.param)
+    return tokenizer, model
 
 
 def _settings(tokenizer, **overrides) -> BeamSettings:
@@ -150,11 +157,14 @@ def test_preallocated_cache_copies_only_the_steps_of_beams_within_an_example():
     from prefixtune.beam_cache import preallocate
 
     generator = torch.Generator().manual_seed(1)
-    prompt = torch.randn(3, 2, 4, 3, generator=generator).repeat_interleave(2, dim=0)  # 3 examples x 2 beams
+    prompt = torch.randn(4, 2, 4, 3, generator=generator)  # 4 examples, each given 2 beams
     dynamic = DynamicCache(ddp_cache_data=[(prompt, -prompt)])
-    fixed = preallocate(DynamicCache(ddp_cache_data=[(prompt.clone(), -prompt)]), extra_positions=5, beams=2)
-    # within examples, within again, example 1 leaves, within the new layout
-    for rows in ([1, 1, 2, 3, 5, 4], [0, 1, 3, 3, 4, 4], [0, 1, 4, 5], [1, 0, 3, 3]):
+    dynamic.batch_repeat_interleave(2)
+    fixed = preallocate(DynamicCache(ddp_cache_data=[(prompt.clone(), -prompt)]), extra_positions=7, beams=2)
+    # within examples, within again, the last example leaves (nothing moves), a middle one leaves (the next one
+    # moves up), the first one leaves, within the new layout
+    for rows in ([1, 1, 2, 3, 5, 4, 6, 7], [0, 1, 3, 3, 4, 4, 7, 6], [0, 1, 2, 2, 4, 5], [0, 0, 5, 4], [3, 3],
+                 [1, 0]):  # fmt: skip
         new = torch.randn(len(rows), 2, 1, 3, generator=generator)
         for cache in (dynamic, fixed):
             cache.reorder_cache(torch.tensor(rows))
@@ -163,3 +173,73 @@ def test_preallocated_cache_copies_only_the_steps_of_beams_within_an_example():
         assert torch.equal(fixed.layers[0].values, dynamic.layers[0].values)
     with pytest.raises(ValueError, match="blocks of 2 rows of one example"):
         fixed.reorder_cache(torch.tensor([0, 2, 1, 3]))
+
+
+def test_describe_decodes_with_the_configured_attention(trained_tiny, monkeypatch, tmp_path):
+    """``decoding.attention`` reaches the model while decoding (and only then); either way batches = batch 1."""
+    from pathlib import Path
+
+    from transformers.models.gpt2 import modeling_gpt2
+
+    from prefixtune.decode import describe
+    from prefixtune.plan import load_config
+
+    tokenizer, model = trained_tiny
+    model.set_attn_implementation("sdpa")
+    method = _method("prefix", model, tokenizer, seed=5)
+    calls = []
+    real = modeling_gpt2.eager_attention_forward
+    monkeypatch.setattr(
+        modeling_gpt2, "eager_attention_forward", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    paper = load_config(Path(__file__).parents[1] / "config" / "config.yaml")["decoding"]
+    assert paper["attention"] == "eager"
+    keys = [f"k{i}" for i in range(len(SOURCES))]
+    source_of = dict(zip(keys, SOURCES, strict=True))
+    for attention in ("eager", "sdpa"):
+        calls.clear()
+        found = [
+            describe(
+                method,
+                tokenizer,
+                keys,
+                source_of,
+                {**paper, "attention": attention, "max_new_tokens": 16, "batch_size": size},
+                tmp_path / "test.jsonl",
+                torch.device("cpu"),
+            )  # fmt: skip
+            for size in (1, 4)
+        ]
+        assert found[0] == found[1] and len(set(found[0].values())) >= 3
+        assert bool(calls) == (attention == "eager")
+        assert model.config._attn_implementation == "sdpa"  # given back after decoding
+    with pytest.raises(ValueError, match="decoding.attention 'flash'"):
+        bad = {**paper, "attention": "flash", "max_new_tokens": 16}
+        describe(method, tokenizer, keys, source_of, bad, tmp_path / "t.jsonl", torch.device("cpu"))
+
+
+def test_eager_step_mask_gives_the_logits_of_the_mask_transformers_builds(trained_tiny):
+    """The one-token steps hand eager attention a ready 4D mask, kept up to date instead of rebuilt: the logits
+    are bit-identical to those from the 2D mask transformers expands itself (left padding, one prefix)."""
+    import copy
+
+    from prefixtune.beam_search_batched import _left_pad, _StepMask
+
+    tokenizer, model = trained_tiny
+    model.set_attn_implementation("eager")
+    ids, mask = _left_pad(_prompts(tokenizer)[:4], tokenizer.eos_token_id, torch.device("cpu"))
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        cache = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True).past_key_values
+        step = _StepMask(model, mask)
+        step.reorder_and_extend(torch.tensor([1, 0, 2, 2]))
+        assert step.for_model().shape == (4, 1, 1, ids.shape[1] + 1)
+        token, position = torch.tensor([[5], [6], [7], [8]]), positions[[1, 0, 2, 2], -1:] + 1
+        logits = []
+        for attention_mask in (step.mask, step.for_model()):
+            past = copy.deepcopy(cache)
+            past.reorder_cache(torch.tensor([1, 0, 2, 2]))
+            logits.append(model(input_ids=token, past_key_values=past, attention_mask=attention_mask,
+                                position_ids=position).logits)  # fmt: skip
+    assert torch.equal(logits[0], logits[1])
+    assert not torch.equal(logits[0][0], logits[0][1])  # the rows differ: a real comparison

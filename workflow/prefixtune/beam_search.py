@@ -70,14 +70,14 @@ def _ban(scores: torch.Tensor, input_ids: torch.Tensor, bad_words_ids: list[list
     singles = [bad[0] for bad in bad_words_ids if len(bad) == 1]
     if singles:
         scores[:, singles] = -float("inf")
-    longer = [bad for bad in bad_words_ids if len(bad) > 1]
-    if not longer:
-        return
-    for row in range(scores.shape[0]):
-        history = input_ids[row].tolist()
-        for bad in longer:
-            if history[len(history) - len(bad) + 1 :] == bad[:-1]:
-                scores[row, bad[-1]] = -float("inf")
+    for bad in bad_words_ids:
+        if (
+            len(bad) == 1 or len(bad) - 1 > input_ids.shape[1]
+        ):  # a history shorter than the start never ends with it
+            continue
+        start = torch.tensor(bad[:-1], device=input_ids.device)
+        ends_with_start = (input_ids[:, input_ids.shape[1] - len(start) :] == start).all(dim=1)
+        scores[ends_with_start, bad[-1]] = -float("inf")
 
 
 @torch.no_grad()

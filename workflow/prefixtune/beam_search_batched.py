@@ -3,9 +3,10 @@ for many prompts at once, each behind the same trained prefix (or a prefix of it
 
 Prompts are left-padded; the attention mask hides the padding and every example's tokens get the positions they
 have at batch 1 (the first real token at P, the prefix length), so each example sees the numbers it would see
-alone. The bookkeeping (EOS candidates, finished hypotheses, stopping) runs per example as at batch 1; finished
-examples leave the batch (their rows are dropped from the cache, which is preallocated for the whole search:
-:mod:`prefixtune.beam_cache`). Every example has the same budget of ``max_new_tokens`` steps.
+alone. The bookkeeping (EOS candidates, finished hypotheses, stopping) runs per example as at batch 1, in
+tensors for the examples with nothing to decide this step. Finished examples leave the batch a few at a time
+(their rows are dropped from the cache, which is preallocated for the whole search: :mod:`prefixtune.beam_cache`).
+Every example has the same budget of ``max_new_tokens`` steps.
 """
 
 from __future__ import annotations
@@ -67,79 +68,148 @@ def beam_search_batch(
     out = model(
         input_ids=ids, past_key_values=past, attention_mask=full_mask, position_ids=positions, use_cache=True
     )
-    cache = out.past_key_values
-    cache.batch_repeat_interleave(beams)
-    preallocate(cache, settings.max_new_tokens, beams)
+    cache = preallocate(out.past_key_values, settings.max_new_tokens, beams)
     logits = out.logits[:, -1, :].repeat_interleave(beams, dim=0)
     sequences = ids.repeat_interleave(beams, dim=0)  # left-padded history per beam
-    full_mask = full_mask.repeat_interleave(beams, dim=0)
+    step_mask = _StepMask(model, full_mask.repeat_interleave(beams, dim=0))
     beam_scores = torch.zeros(batch, beams, device=device)
     beam_scores[:, 1:] = -1e9
     beam_scores = beam_scores.view(-1)
     hyps = [_Hypotheses(settings, n) for n in lengths]
-    done = [False] * batch
-    active = list(range(batch))  # examples still searching, in row-block order (K rows each)
+    # the example each block of K rows serves; None once it has finished: its rows keep running (on a padding
+    # token, ignored) until a quarter of the rows are such, then the finished blocks leave in one compaction
+    blocks: list[int | None] = list(range(batch))
     next_position = (torch.tensor(lengths, device=device) + own).repeat_interleave(beams)
     for step in range(settings.max_new_tokens):
         scores = F.log_softmax(logits.float(), dim=-1)
         vocab = scores.shape[-1]
-        for j, b in enumerate(active):  # min_length counts the prompt, as at batch 1
-            if lengths[b] + step < settings.min_length:
+        for j, b in enumerate(blocks):  # min_length counts the prompt, as at batch 1
+            if b is not None and lengths[b] + step < settings.min_length:
                 scores[j * beams : (j + 1) * beams, eos_token_id] = -float("inf")
         if settings.bad_words_ids:
             _ban(scores, sequences, settings.bad_words_ids)
-        totals = (scores + beam_scores[:, None]).view(len(active), beams * vocab)
-        top_scores, top_tokens = torch.topk(totals, 2 * beams, dim=1)
-        still: list[int] = []
-        new_scores: list[float] = []
-        new_tokens: list[int] = []
-        new_rows: list[int] = []
-        for j, (b, row_scores, row_tokens) in enumerate(
-            zip(active, top_scores.tolist(), top_tokens.tolist(), strict=True)
-        ):
-            chosen: list[tuple[float, int, int]] = []
-            for rank, (score, flat) in enumerate(zip(row_scores, row_tokens, strict=True)):
-                beam_id, token_id = divmod(flat, vocab)
-                row = j * beams + beam_id
-                if token_id == eos_token_id:
-                    if rank < beams:
-                        hyps[b].add(sequences[row, starts[b] :].clone(), score)
-                else:
-                    chosen.append((score, token_id, row))
-                if len(chosen) == beams:
-                    break
-            done[b] = hyps[b].is_done(max(row_scores), lengths[b] + step)
-            if done[b]:  # finished examples leave the batch: the rest run on fewer rows
-                continue
-            still.append(b)
-            new_scores += [c[0] for c in chosen]
-            new_tokens += [c[1] for c in chosen]
-            new_rows += [c[2] for c in chosen]
-        if not still:
+        totals = (scores + beam_scores[:, None]).view(len(blocks), beams * vocab)
+        top_scores, top_flat = torch.topk(totals, 2 * beams, dim=1)
+        beam_scores, tokens, rows = _select(
+            top_scores, top_flat, vocab, eos_token_id, pad, settings, blocks, hyps, sequences, starts, step
+        )
+        live = [j for j, b in enumerate(blocks) if b is not None]
+        if not live:
             break
-        active = still
-        beam_scores = torch.tensor(new_scores, device=device)
-        tokens = torch.tensor(new_tokens, device=device)
-        rows = torch.tensor(new_rows, device=device)
+        if 4 * (len(blocks) - len(live)) >= len(blocks):  # compaction: the finished blocks' rows leave
+            keep = torch.tensor([j * beams + i for j in live for i in range(beams)], device=device)
+            beam_scores, tokens, rows = beam_scores[keep], tokens[keep], rows[keep]
+            blocks = [blocks[j] for j in live]
         sequences = torch.cat([sequences[rows], tokens[:, None]], dim=-1)
-        ones = torch.ones(len(rows), 1, dtype=torch.long, device=device)
-        full_mask = torch.cat([full_mask[rows], ones], dim=1)
         next_position = next_position[rows]
+        step_mask.reorder_and_extend(rows)
         cache.reorder_cache(rows)
         if step + 1 < settings.max_new_tokens:
             logits = model(
                 input_ids=tokens[:, None],
                 past_key_values=cache,
-                attention_mask=full_mask,
+                attention_mask=step_mask.for_model(),
                 position_ids=(next_position + step)[:, None],
                 use_cache=True,
             ).logits[:, -1, :]
-    for j, b in enumerate(active):
-        if not done[b]:
+    for j, b in enumerate(blocks):
+        if b is not None:  # out of steps before it was done: its live beams are hypotheses too
             for beam_id in range(beams):
                 row = j * beams + beam_id
                 hyps[b].add(sequences[row, starts[b] :], beam_scores[row].item())
     return [h.best().tolist() for h in hyps]
+
+
+def _select(
+    top_scores: torch.Tensor,
+    top_flat: torch.Tensor,
+    vocab: int,
+    eos_token_id: int,
+    pad: int,
+    settings: BeamSettings,
+    blocks: list[int | None],
+    hyps: list[_Hypotheses],
+    sequences: torch.Tensor,
+    starts: list[int],
+    step: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step of transformers 3.2's selection for every block: (scores, tokens, source rows) of the next beams.
+
+    Most blocks have no EOS among their first K candidates and fewer than K finished hypotheses: their next
+    beams are those K candidates, taken as tensors. The others go through the per-candidate rule as at batch 1
+    (an EOS ranked below K adds a hypothesis, the first K others continue, then the stopping test); an example
+    that is done marks its block finished (None) and its rows continue on ``pad`` (never read).
+    """
+    beams = settings.num_beams
+    device = top_scores.device
+    n_blocks = len(blocks)
+    tokens = top_flat % vocab
+    next_scores = top_scores[:, :beams].clone()
+    next_tokens = tokens[:, :beams].clone()
+    next_rows = (
+        torch.arange(0, n_blocks * beams, beams, device=device)[:, None] + top_flat[:, :beams] // vocab
+    )
+    eos_early = (tokens[:, :beams] == eos_token_id).any(dim=1).tolist()
+    slow = [
+        j
+        for j, b in enumerate(blocks)
+        if b is None or eos_early[j] or len(hyps[b].items) >= beams  # (is_done is False below K hypotheses)
+    ]
+    if not slow:
+        return next_scores.view(-1), next_tokens.view(-1), next_rows.view(-1)
+    picked: list[list[tuple[float, int, int]]] = []  # per slow block: K (score, token, source row)
+    slow_scores, slow_flat = top_scores[slow].tolist(), top_flat[slow].tolist()
+    for j, row_scores, row_flat in zip(slow, slow_scores, slow_flat, strict=True):
+        b = blocks[j]
+        resting = [(0.0, pad, j * beams + i) for i in range(beams)]  # a finished block's rows, fed padding
+        if b is None:  # finished earlier, waiting for compaction
+            picked.append(resting)
+            continue
+        chosen: list[tuple[float, int, int]] = []
+        for rank, (score, flat) in enumerate(zip(row_scores, row_flat, strict=True)):
+            beam_id, token_id = divmod(flat, vocab)
+            row = j * beams + beam_id
+            if token_id == eos_token_id:
+                if rank < beams:
+                    hyps[b].add(sequences[row, starts[b] :].clone(), score)
+            else:
+                chosen.append((score, token_id, row))
+            if len(chosen) == beams:
+                break
+        if hyps[b].is_done(max(row_scores), hyps[b].prompt_len + step):
+            blocks[j] = None
+            chosen = resting
+        picked.append(chosen)
+    where = torch.tensor(slow, device=device)
+    next_scores[where] = torch.tensor(
+        [[c[0] for c in p] for p in picked], dtype=next_scores.dtype, device=device
+    )
+    next_tokens[where] = torch.tensor([[c[1] for c in p] for p in picked], device=device)
+    next_rows[where] = torch.tensor([[c[2] for c in p] for p in picked], device=device)
+    return next_scores.view(-1), next_tokens.view(-1), next_rows.view(-1)
+
+
+class _StepMask:
+    """The attention mask of the one-token steps: a 2D 0/1 mask, and for eager attention the 4D additive mask
+    transformers would build from it (0 where visible, the dtype's minimum elsewhere), kept up to date
+    instead of rebuilt at every step. sdpa gets the 2D mask and builds its own, as before."""
+
+    def __init__(self, model: PreTrainedModel, mask: torch.Tensor) -> None:
+        self.mask = mask
+        self.additive: torch.Tensor | None = None
+        if model.config._attn_implementation == "eager":
+            minimum = torch.finfo(model.dtype).min
+            self.additive = torch.zeros(mask.shape, dtype=model.dtype, device=mask.device)
+            self.additive.masked_fill_(mask == 0, minimum)
+
+    def reorder_and_extend(self, rows: torch.Tensor) -> None:
+        """Rows ``rows`` become the rows, each with one more visible position (the token fed next)."""
+        self.mask = torch.cat([self.mask[rows], self.mask.new_ones(len(rows), 1)], dim=1)
+        if self.additive is not None:
+            self.additive = torch.cat([self.additive[rows], self.additive.new_zeros(len(rows), 1)], dim=1)
+
+    def for_model(self) -> torch.Tensor:
+        return self.mask if self.additive is None else self.additive[:, None, None, :]
 
 
 def mixed_prefix_cache(caches: Sequence[DynamicCache]) -> tuple[DynamicCache, list[int]]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +105,24 @@ def load_for_decoding(
     return model, method, tokenizer
 
 
+@contextmanager
+def decoding_attention(model: PreTrainedModel, name: str) -> Iterator[None]:
+    """GPT-2 attention ``name`` (``decoding.attention``) for the calls inside, then the model's own again.
+
+    ``eager`` is transformers 3.2's algorithm, which decoded the paper's outputs (matmul, scale, mask, softmax,
+    matmul; 3.2 divided by sqrt(64) where 5 multiplies by 1/8: the same for GPT-2's heads). It is also the faster
+    one here: for one query per row torch's fused sdpa kernel reads the cache slowly on CPU (``make bench``).
+    """
+    previous = model.config._attn_implementation
+    if name not in ("eager", "sdpa"):
+        raise ValueError(f"decoding.attention {name!r}; expected 'eager' or 'sdpa'")
+    model.set_attn_implementation(name)
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(previous)
+
+
 def prompt_text(method: TuningMethod, source: str) -> str:
     """The authors' prompt ``" SRC <|endoftext|>"``, behind the method's prepended word if it has one."""
     word = method.text_prepended()
@@ -121,7 +141,6 @@ def describe(
     """Table-to-text: the authors' beam search over distinct sources, one at a time (``decoding.batch_size`` 1)
     or in batches that give the same outputs (left padding, positions as at batch 1; shortest prompts first)."""
     settings = beam_settings(decoding, tokenizer)
-    cleanup = bool(decoding.get("cleanup_spaces", True))
     prompts = {}
     for key in keys:
         prompt = tokenizer.encode(prompt_text(method, source_of[key]), add_special_tokens=False)
@@ -131,6 +150,21 @@ def describe(
                 f"{settings.max_new_tokens} exceed the {method.max_tokens()} positions the model has left"
             )
         prompts[key] = prompt
+    with decoding_attention(method.model, str(decoding.get("attention", "eager"))):
+        return _describe(method, tokenizer, keys, prompts, settings, decoding, items_path, device)
+
+
+def _describe(
+    method: TuningMethod,
+    tokenizer: PreTrainedTokenizerBase,
+    keys: list[str],
+    prompts: dict[str, list[int]],
+    settings: BeamSettings,
+    decoding: dict[str, Any],
+    items_path: Path,
+    device: torch.device,
+) -> dict[str, str]:
+    cleanup = bool(decoding.get("cleanup_spaces", True))
     batch_size = int(decoding.get("batch_size", 1))
     outputs: dict[str, str] = {}
     if batch_size > 1 and method.batched_decoding():
