@@ -110,8 +110,8 @@ def decoding_attention(model: PreTrainedModel, name: str) -> Iterator[None]:
     """GPT-2 attention ``name`` (``decoding.attention``) for the calls inside, then the model's own again.
 
     ``eager`` is transformers 3.2's algorithm, which decoded the paper's outputs (matmul, scale, mask, softmax,
-    matmul; 3.2 divided by sqrt(64) where 5 multiplies by 1/8: the same for GPT-2's heads). It is also the faster
-    one here: for one query per row torch's fused sdpa kernel reads the cache slowly on CPU (``make bench``).
+    matmul; 3.2 divided by sqrt(64) where 5 multiplies by 1/8: the same for GPT-2's heads). On CPU it is a little
+    faster than sdpa in batches and slower at batch 1 (``make bench``).
     """
     previous = model.config._attn_implementation
     if name not in ("eager", "sdpa"):

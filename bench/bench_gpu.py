@@ -1,0 +1,161 @@
+"""The issue's GPU measurements, run by ``make bench`` when a GPU is visible (``--gpu-device`` picks another
+device, e.g. ``cpu`` with ``--gpu-size tiny`` to check this code where there is no GPU):
+
+- batched beam search against batch 1 with GPT-2 medium and a PREFIX (target ≥ 20×), fp32, eager attention
+  (the decoding default); random weights never emit EOS, so every prompt runs all ``max_new_tokens``;
+- the training step of PREFIX against FINETUNE, and PREFIX under TF32 and bf16 autocast against fp32.
+
+Every timing synchronizes the device before the clock stops. Outputs of batched and batch-1 decoding are compared
+prompt by prompt: GPU kernels may pick other algorithms for other batch shapes, so equality is reported, not
+assumed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+from common import median_seconds, random_gpt2, training_step
+from prefixtune.beam_search import BeamSettings, beam_search
+from prefixtune.beam_search_batched import beam_search_batch
+from prefixtune.methods import build_method
+
+PREFIX_SETTINGS = {"prefix_length": 5, "mid_dim": 512, "loss": "sequence_sum", "lm_dropout": False}
+
+
+def _synced(fn: Callable[[], object], device: torch.device) -> Callable[[], object]:
+    def run() -> object:
+        out = fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return out
+
+    return run
+
+
+def _prompts(n: int, vocab: int) -> list[list[int]]:
+    generator = torch.Generator().manual_seed(0)
+    lengths = torch.randint(20, 41, (n,), generator=generator).tolist()  # E2E-like prompt lengths
+    return sorted((torch.randint(5, vocab, (k,), generator=generator).tolist() for k in lengths), key=len)
+
+
+def bench_gpu_decoding(
+    device: torch.device, size: str, n_prompts: int, batches: tuple[int, ...], repeats: int
+) -> list[dict[str, Any]]:
+    name = size
+    model = random_gpt2(size).to(device).eval()
+    model.set_attn_implementation("eager")
+    torch.manual_seed(1)
+    method = build_method("prefix", model, PREFIX_SETTINGS)
+    with torch.no_grad():
+        for p in method.trainable_parameters():
+            p.normal_(0, 0.2)
+    method.eval()
+    settings = BeamSettings(num_beams=5, max_new_tokens=40, min_length=0)
+    prompts, eos = _prompts(n_prompts, model.config.vocab_size), 0
+
+    def batch_one() -> list[list[int]]:
+        with torch.no_grad():
+            return [
+                beam_search(
+                    model, torch.tensor([p], device=device), eos, settings, method.past_key_values(1)
+                ).tolist()
+                for p in prompts
+            ]
+
+    def batched(size: int) -> list[list[int]]:
+        out: list[list[int]] = []
+        with torch.no_grad():
+            for start in range(0, len(prompts), size):
+                chunk = prompts[start : start + size]
+                out += beam_search_batch(model, chunk, eos, settings, method.past_key_values(len(chunk)))
+        return out
+
+    expected = batch_one()
+    base = median_seconds(_synced(batch_one, device), repeats, warmup=1)
+    rows = []
+    for size in batches:
+        same = sum(a == b for a, b in zip(batched(size), expected, strict=True))
+        cand = median_seconds(_synced(lambda size=size: batched(size), device), repeats, warmup=1)
+        rows.append(
+            {
+                "name": f"GPT-2 {name} PREFIX beam search, {n_prompts} prompts ({_where(device)}, fp32)",
+                "baseline": f"batch 1: {base:.3f} s",
+                "candidate": f"batches of {size}: {cand:.3f} s",
+                "ratio": base / cand,
+                "target": "≥ 20× on a GPU (GPT-2 medium)",
+                "note": f"outputs identical to batch 1: {same} of {len(expected)}",
+            }
+        )
+    return rows
+
+
+def _where(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type.upper()
+
+
+@contextmanager
+def _precision(arithmetic: str, device: torch.device) -> Iterator[None]:
+    """fp32, tf32 (TF32 matmuls) or bf16 (autocast), as the trainer applies them."""
+    previous = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = arithmetic == "tf32"
+    try:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=arithmetic == "bf16"):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
+
+
+def bench_gpu_training(device: torch.device, size: str, repeats: int) -> list[dict[str, Any]]:
+    """Batch 5 × 64 tokens (E2E's PREFIX batch size), AdamW steps as the trainer takes them."""
+    torch.manual_seed(0)
+    batch = torch.randint(0, 50000, (5, 64), device=device)
+    labels = batch.clone()
+    labels[:, :32] = -100
+
+    def step_of(kind: str, arithmetic: str) -> Callable[[], object]:
+        settings = PREFIX_SETTINGS if kind == "prefix" else {"loss": "token_mean", "lm_dropout": True}
+        method = build_method(
+            kind, random_gpt2(size).to(device), settings
+        )  # its parameters on the model's device
+        step = training_step(method, str(settings["loss"]), batch, labels)
+
+        def run() -> None:
+            with _precision(arithmetic, device):
+                step()
+
+        return _synced(run, device)
+
+    seconds = {
+        (kind, arithmetic): median_seconds(step_of(kind, arithmetic), repeats)
+        for kind, arithmetic in (
+            ("finetune", "fp32"),
+            ("prefix", "fp32"),
+            ("prefix", "tf32"),
+            ("prefix", "bf16"),
+        )
+    }
+    where = f"GPT-2 {size} config, batch 5 × 64 tokens ({_where(device)})"
+    fp32 = seconds["prefix", "fp32"]
+    return [
+        {
+            "name": f"training step, {where}",
+            "baseline": f"FINETUNE fp32: {seconds['finetune', 'fp32']:.3f} s",
+            "candidate": f"PREFIX fp32: {fp32:.3f} s",
+            "ratio": seconds["finetune", "fp32"] / fp32,
+            "target": "> 1× (the paper: prefix-tuning about 30 % faster)",
+        },
+        *(
+            {
+                "name": f"PREFIX training step, {where}",
+                "baseline": f"fp32: {fp32:.3f} s",
+                "candidate": f"{label}: {seconds['prefix', arithmetic]:.3f} s",
+                "ratio": fp32 / seconds["prefix", arithmetic],
+                "target": "faster than fp32 (`training.defaults.precision` / `tf32`)",
+            }
+            for arithmetic, label in (("tf32", "TF32 matmuls"), ("bf16", "bf16 autocast"))
+        ),
+    ]
