@@ -18,12 +18,20 @@ from typing import Any
 
 import torch
 
-from common import median_seconds, random_gpt2, training_step
+from common import (
+    FINETUNE_SETTINGS,
+    PREFIX_SETTINGS,
+    median_seconds,
+    prefix_method,
+    random_gpt2,
+    random_prompts,
+    training_batch,
+    training_step,
+)
 from prefixtune.beam_search import BeamSettings, beam_search
 from prefixtune.beam_search_batched import beam_search_batch
 from prefixtune.methods import build_method
-
-PREFIX_SETTINGS = {"prefix_length": 5, "mid_dim": 512, "loss": "sequence_sum", "lm_dropout": False}
+from prefixtune.train import autocast_context, resolve_precision
 
 
 def _synced(fn: Callable[[], object], device: torch.device) -> Callable[[], object]:
@@ -36,26 +44,15 @@ def _synced(fn: Callable[[], object], device: torch.device) -> Callable[[], obje
     return run
 
 
-def _prompts(n: int, vocab: int) -> list[list[int]]:
-    generator = torch.Generator().manual_seed(0)
-    lengths = torch.randint(20, 41, (n,), generator=generator).tolist()  # E2E-like prompt lengths
-    return sorted((torch.randint(5, vocab, (k,), generator=generator).tolist() for k in lengths), key=len)
-
-
 def bench_gpu_decoding(
     device: torch.device, size: str, n_prompts: int, batches: tuple[int, ...], repeats: int
 ) -> list[dict[str, Any]]:
     name = size
     model = random_gpt2(size).to(device).eval()
     model.set_attn_implementation("eager")
-    torch.manual_seed(1)
-    method = build_method("prefix", model, PREFIX_SETTINGS)
-    with torch.no_grad():
-        for p in method.trainable_parameters():
-            p.normal_(0, 0.2)
-    method.eval()
+    method = prefix_method(model, 1)
     settings = BeamSettings(num_beams=5, max_new_tokens=40, min_length=0)
-    prompts, eos = _prompts(n_prompts, model.config.vocab_size), 0
+    prompts, eos = sorted(random_prompts(n_prompts, model.config.vocab_size), key=len), 0
 
     def batch_one() -> list[list[int]]:
         with torch.no_grad():
@@ -99,11 +96,11 @@ def _where(device: torch.device) -> str:
 
 @contextmanager
 def _precision(arithmetic: str, device: torch.device) -> Iterator[None]:
-    """fp32, tf32 (TF32 matmuls) or bf16 (autocast), as the trainer applies them."""
+    """fp32, tf32 (TF32 matmuls) or bf16 (autocast), applied as the trainer applies them."""
     previous = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = arithmetic == "tf32"
+    hparams = {"precision": "fp32" if arithmetic == "tf32" else arithmetic, "tf32": arithmetic == "tf32"}
     try:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=arithmetic == "bf16"):
+        with autocast_context(resolve_precision(hparams, device), device.type):
             yield
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
@@ -111,13 +108,10 @@ def _precision(arithmetic: str, device: torch.device) -> Iterator[None]:
 
 def bench_gpu_training(device: torch.device, size: str, repeats: int) -> list[dict[str, Any]]:
     """Batch 5 × 64 tokens (E2E's PREFIX batch size), AdamW steps as the trainer takes them."""
-    torch.manual_seed(0)
-    batch = torch.randint(0, 50000, (5, 64), device=device)
-    labels = batch.clone()
-    labels[:, :32] = -100
+    batch, labels = training_batch(device)
 
     def step_of(kind: str, arithmetic: str) -> Callable[[], object]:
-        settings = PREFIX_SETTINGS if kind == "prefix" else {"loss": "token_mean", "lm_dropout": True}
+        settings = PREFIX_SETTINGS if kind == "prefix" else FINETUNE_SETTINGS
         method = build_method(
             kind, random_gpt2(size).to(device), settings
         )  # its parameters on the model's device
@@ -155,6 +149,7 @@ def bench_gpu_training(device: torch.device, size: str, repeats: int) -> list[di
                 "candidate": f"{label}: {seconds['prefix', arithmetic]:.3f} s",
                 "ratio": fp32 / seconds["prefix", arithmetic],
                 "target": "faster than fp32 (`training.defaults.precision` / `tf32`)",
+                "note": "" if device.type == "cuda" else "not a GPU: fp32 whatever is asked, as the trainer",
             }
             for arithmetic, label in (("tf32", "TF32 matmuls"), ("bf16", "bf16 autocast"))
         ),

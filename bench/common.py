@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
@@ -14,6 +15,39 @@ SIZES = {
     "small": dict(n_layer=12, n_embd=768, n_head=12),
     "medium": dict(n_layer=24, n_embd=1024, n_head=16),
 }
+
+
+PREFIX_SETTINGS = {"prefix_length": 5, "mid_dim": 512, "loss": "sequence_sum", "lm_dropout": False}
+FINETUNE_SETTINGS = {"loss": "token_mean", "lm_dropout": True}
+
+
+def prefix_method(model: torch.nn.Module, seed: int) -> Any:  # noqa: ANN401
+    """PREFIX on ``model`` with parameters far from zero (N(0, 0.2)), so that the prefix changes the outputs."""
+    from prefixtune.methods import build_method
+
+    torch.manual_seed(seed)
+    method = build_method("prefix", model, PREFIX_SETTINGS)
+    with torch.no_grad():
+        for p in method.trainable_parameters():
+            p.normal_(0, 0.2)
+    method.eval()
+    return method
+
+
+def random_prompts(n: int, vocab: int, seed: int = 0) -> list[list[int]]:
+    """``n`` prompts of E2E-like lengths (20-40 tokens), random ids from 5 up."""
+    generator = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(20, 41, (n,), generator=generator).tolist()
+    return [torch.randint(5, vocab, (k,), generator=generator).tolist() for k in lengths]
+
+
+def training_batch(device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """5 sequences of 64 tokens (E2E's PREFIX batch size), the loss on their second half."""
+    torch.manual_seed(0)
+    batch = torch.randint(0, 50000, (5, 64), device=device)
+    labels = batch.clone()
+    labels[:, :32] = -100
+    return batch, labels
 
 
 def random_gpt2(size: str, vocab: int = 50258) -> GPT2LMHeadModel:

@@ -24,7 +24,17 @@ from typing import Any
 
 import torch
 
-from common import interleaved_medians, median_seconds, random_gpt2, training_step
+from common import (
+    FINETUNE_SETTINGS,
+    PREFIX_SETTINGS,
+    interleaved_medians,
+    median_seconds,
+    prefix_method,
+    random_gpt2,
+    random_prompts,
+    training_batch,
+    training_step,
+)
 from prefixtune.beam_cache import BeamSharedCrossAttentionCache
 from prefixtune.beam_search import BeamSettings, beam_search
 from prefixtune.beam_search_batched import beam_search_batch, mixed_prefix_cache
@@ -35,7 +45,6 @@ from prefixtune.train import epoch_batches, lm_loss, padding_share
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-PREFIX_SETTINGS = {"prefix_length": 5, "mid_dim": 512, "loss": "sequence_sum", "lm_dropout": False}
 
 
 def _row(
@@ -51,16 +60,6 @@ def _row(
     }
 
 
-def _prefix_method(model: torch.nn.Module, seed: int) -> Any:  # noqa: ANN401
-    torch.manual_seed(seed)
-    method = build_method("prefix", model, PREFIX_SETTINGS)
-    with torch.no_grad():
-        for p in method.trainable_parameters():
-            p.normal_(0, 0.2)
-    method.eval()
-    return method
-
-
 def _demo_sized_model() -> torch.nn.Module:
     """The demo's tiny GPT-2 (2 layers, d 128, 1,200 tokens), random weights: speed does not need training."""
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -70,20 +69,14 @@ def _demo_sized_model() -> torch.nn.Module:
     return GPT2LMHeadModel(config).eval()
 
 
-def _prompts(n: int, vocab: int, seed: int = 0) -> list[list[int]]:
-    generator = torch.Generator().manual_seed(seed)
-    lengths = torch.randint(20, 41, (n,), generator=generator).tolist()  # E2E-like prompt lengths
-    return [torch.randint(5, vocab, (k,), generator=generator).tolist() for k in lengths]
-
-
 def bench_batched_decoding(n_prompts: int, batch: int, repeats: int) -> list[dict]:
     """Random weights: no EOS, so every prompt runs the whole ``max_new_tokens`` (no batch waits for a straggler);
     once per ``decoding.attention`` (eager: the default; sdpa: the switch), the same attention at batch 1."""
     model = _demo_sized_model()
-    method = _prefix_method(model, 0)
+    method = prefix_method(model, 0)
     eos = 0
     settings = BeamSettings(num_beams=5, max_new_tokens=40, min_length=0)
-    prompts = sorted(_prompts(n_prompts, 1200), key=len)
+    prompts = sorted(random_prompts(n_prompts, 1200), key=len)
 
     def batch_one() -> list[list[int]]:
         with torch.no_grad():
@@ -141,7 +134,7 @@ def bench_batched_decoding(n_prompts: int, batch: int, repeats: int) -> list[dic
     )
     model.set_attn_implementation("eager")
     # Mixed-prefix batches (§8.2): two tasks' prompts in one batch, against one batch per task
-    tasks = [method, _prefix_method(model, 1)]
+    tasks = [method, prefix_method(model, 1)]
     task_of = [i % 2 for i in range(len(prompts))]
 
     def per_task() -> dict[int, list[int]]:
@@ -332,13 +325,9 @@ def _demo_run_rows(
 
 
 def bench_training(size: str, repeats: int) -> list[dict]:
-    torch.manual_seed(0)
-    batch = torch.randint(0, 50000, (5, 64))
-    labels = batch.clone()
-    labels[:, :32] = -100
-    ft_settings = {"loss": "token_mean", "lm_dropout": True}
+    batch, labels = training_batch()
     finetune = training_step(
-        build_method("finetune", random_gpt2(size), ft_settings), "token_mean", batch, labels
+        build_method("finetune", random_gpt2(size), FINETUNE_SETTINGS), "token_mean", batch, labels
     )
     ours = training_step(
         build_method("prefix", random_gpt2(size), PREFIX_SETTINGS), "sequence_sum", batch, labels

@@ -275,8 +275,7 @@ class Trainer:
         return True
 
     def _autocast(self) -> torch.autocast:
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
-        return torch.autocast(self.device_type, dtype=dtype or torch.float32, enabled=dtype is not None)
+        return autocast_context(self.precision, self.device_type)
 
     # -- loop --------------------------------------------------------------------------------------------------
     def _batches(self) -> Iterator[tuple[int, list[int]]]:
@@ -345,6 +344,12 @@ def example_length(example: Any) -> int:  # noqa: ANN401
     if isinstance(example, Example):
         return len(example.input_ids)
     return len(example.source_ids) + len(example.target_ids)
+
+
+def autocast_context(precision: str, device_type: str) -> torch.autocast:
+    """Autocast for a resolved precision: bf16 or fp16 autocast, or none (fp32)."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    return torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 
 def resolve_precision(hparams: dict[str, Any], device: torch.device) -> str:
