@@ -22,14 +22,14 @@ from common import (
     FINETUNE_SETTINGS,
     PREFIX_SETTINGS,
     median_seconds,
+    prefix_decoders,
     prefix_method,
     random_gpt2,
     random_prompts,
     training_batch,
     training_step,
 )
-from prefixtune.beam_search import BeamSettings, beam_search
-from prefixtune.beam_search_batched import beam_search_batch
+from prefixtune.beam_search import BeamSettings
 from prefixtune.methods import build_method
 from prefixtune.train import autocast_context, resolve_precision
 
@@ -47,41 +47,24 @@ def _synced(fn: Callable[[], object], device: torch.device) -> Callable[[], obje
 def bench_gpu_decoding(
     device: torch.device, size: str, n_prompts: int, batches: tuple[int, ...], repeats: int
 ) -> list[dict[str, Any]]:
-    name = size
     model = random_gpt2(size).to(device).eval()
     model.set_attn_implementation("eager")
     method = prefix_method(model, 1)
     settings = BeamSettings(num_beams=5, max_new_tokens=40, min_length=0)
-    prompts, eos = sorted(random_prompts(n_prompts, model.config.vocab_size), key=len), 0
-
-    def batch_one() -> list[list[int]]:
-        with torch.no_grad():
-            return [
-                beam_search(
-                    model, torch.tensor([p], device=device), eos, settings, method.past_key_values(1)
-                ).tolist()
-                for p in prompts
-            ]
-
-    def batched(size: int) -> list[list[int]]:
-        out: list[list[int]] = []
-        with torch.no_grad():
-            for start in range(0, len(prompts), size):
-                chunk = prompts[start : start + size]
-                out += beam_search_batch(model, chunk, eos, settings, method.past_key_values(len(chunk)))
-        return out
+    prompts = sorted(random_prompts(n_prompts, model.config.vocab_size), key=len)
+    batch_one, batched = prefix_decoders(method, prompts, settings)
 
     expected = batch_one()
     base = median_seconds(_synced(batch_one, device), repeats, warmup=1)
     rows = []
-    for size in batches:
-        same = sum(a == b for a, b in zip(batched(size), expected, strict=True))
-        cand = median_seconds(_synced(lambda size=size: batched(size), device), repeats, warmup=1)
+    for batch in batches:
+        same = sum(a == b for a, b in zip(batched(batch), expected, strict=True))
+        cand = median_seconds(_synced(lambda batch=batch: batched(batch), device), repeats, warmup=1)
         rows.append(
             {
-                "name": f"GPT-2 {name} PREFIX beam search, {n_prompts} prompts ({_where(device)}, fp32)",
+                "name": f"GPT-2 {size} PREFIX beam search, {n_prompts} prompts ({_where(device)}, fp32)",
                 "baseline": f"batch 1: {base:.3f} s",
-                "candidate": f"batches of {size}: {cand:.3f} s",
+                "candidate": f"batches of {batch}: {cand:.3f} s",
                 "ratio": base / cand,
                 "target": "≥ 20× on a GPU (GPT-2 medium)",
                 "note": f"outputs identical to batch 1: {same} of {len(expected)}",

@@ -41,6 +41,39 @@ def random_prompts(n: int, vocab: int, seed: int = 0) -> list[list[int]]:
     return [torch.randint(5, vocab, (k,), generator=generator).tolist() for k in lengths]
 
 
+def prefix_decoders(
+    method: Any,  # noqa: ANN401
+    prompts: list[list[int]],
+    settings: Any,  # noqa: ANN401
+    eos: int = 0,
+) -> tuple[Callable[[], list[list[int]]], Callable[[int], list[list[int]]]]:
+    """The two ways of decoding ``prompts`` behind ``method``'s prefix: one at a time (the authors' loop) and in
+    batches of a given size (``beam_search_batch``), each returning the best sequences in prompt order."""
+    from prefixtune.beam_search import beam_search
+    from prefixtune.beam_search_batched import beam_search_batch
+
+    model = method.model
+
+    def batch_one() -> list[list[int]]:
+        with torch.no_grad():
+            return [
+                beam_search(
+                    model, torch.tensor([p], device=model.device), eos, settings, method.past_key_values(1)
+                ).tolist()
+                for p in prompts
+            ]
+
+    def batched(size: int) -> list[list[int]]:
+        out: list[list[int]] = []
+        with torch.no_grad():
+            for start in range(0, len(prompts), size):
+                chunk = prompts[start : start + size]
+                out += beam_search_batch(model, chunk, eos, settings, method.past_key_values(len(chunk)))
+        return out
+
+    return batch_one, batched
+
+
 def training_batch(device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """5 sequences of 64 tokens (E2E's PREFIX batch size), the loss on their second half."""
     torch.manual_seed(0)

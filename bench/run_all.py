@@ -29,6 +29,7 @@ from common import (
     PREFIX_SETTINGS,
     interleaved_medians,
     median_seconds,
+    prefix_decoders,
     prefix_method,
     random_gpt2,
     random_prompts,
@@ -36,7 +37,7 @@ from common import (
     training_step,
 )
 from prefixtune.beam_cache import BeamSharedCrossAttentionCache
-from prefixtune.beam_search import BeamSettings, beam_search
+from prefixtune.beam_search import BeamSettings
 from prefixtune.beam_search_batched import beam_search_batch, mixed_prefix_cache
 from prefixtune.methods import build_method
 from prefixtune.plan import load_config
@@ -78,18 +79,10 @@ def bench_batched_decoding(n_prompts: int, batch: int, repeats: int) -> list[dic
     settings = BeamSettings(num_beams=5, max_new_tokens=40, min_length=0)
     prompts = sorted(random_prompts(n_prompts, 1200), key=len)
 
-    def batch_one() -> list[list[int]]:
-        with torch.no_grad():
-            return [beam_search(model, torch.tensor([p]), eos, settings, method.past_key_values(1)).tolist()
-                    for p in prompts]  # fmt: skip
+    batch_one, batched_by = prefix_decoders(method, prompts, settings, eos)
 
     def batched() -> list[list[int]]:
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(prompts), batch):
-                chunk = prompts[start : start + batch]
-                out += beam_search_batch(model, chunk, eos, settings, method.past_key_values(len(chunk)))
-        return out
+        return batched_by(batch)
 
     def with_attention(attention: str, fn: Callable[[], list[list[int]]]) -> Callable[[], list[list[int]]]:
         def run() -> list[list[int]]:
