@@ -230,7 +230,9 @@ def test_eager_step_mask_gives_the_logits_of_the_mask_transformers_builds(traine
     ids, mask = _left_pad(_prompts(tokenizer)[:4], tokenizer.eos_token_id, torch.device("cpu"))
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     with torch.no_grad():
-        cache = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True).past_key_values
+        cache = model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True
+        ).past_key_values
         step = _StepMask(model, mask)
         step.reorder_and_extend(torch.tensor([1, 0, 2, 2]))
         assert step.for_model().shape == (4, 1, 1, ids.shape[1] + 1)
