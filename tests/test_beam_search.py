@@ -79,14 +79,14 @@ def test_hypotheses_normalise_by_prompt_plus_generated_length():
 def test_ban_matches_the_row_by_row_rule():
     """transformers 3.2's rule, row by row: a bad word's last token is banned where the history ends with the
     rest of it (histories of random tokens from a 4-token vocabulary, so that many rows match)."""
-    from prefixtune.beam_search import _ban
+    from prefixtune.beam_search import BadWords
 
     generator = torch.Generator().manual_seed(0)
     bad_words = [[2], [1, 3], [0, 1, 2], [3, 3, 3, 3, 3, 3, 3, 3, 1]]  # the last is longer than every history
     for width in (1, 2, 5):
         history = torch.randint(0, 4, (64, width), generator=generator)
         scores = torch.zeros(64, 4)
-        _ban(scores, history, bad_words)
+        BadWords(bad_words, history.device).ban(scores, history)
         expected = torch.zeros(64, 4)
         for row in range(64):
             tokens = history[row].tolist()

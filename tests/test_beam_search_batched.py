@@ -175,29 +175,120 @@ def test_preallocated_cache_copies_only_the_steps_of_beams_within_an_example():
         fixed.reorder_cache(torch.tensor([0, 2, 1, 3]))
 
 
+def _reference_attention(query, shared_keys, shared_values, keys, values, mask, beams):
+    """Eager attention over each beam's full rows (its example's shared part, then its own steps)."""
+    from types import SimpleNamespace
+
+    from transformers.models.gpt2.modeling_gpt2 import eager_attention_forward
+
+    full_keys = torch.cat([shared_keys.repeat_interleave(beams, dim=0), keys], dim=2)
+    full_values = torch.cat([shared_values.repeat_interleave(beams, dim=0), values], dim=2)
+    module = SimpleNamespace(training=False)
+    return eager_attention_forward(module, query, full_keys, full_values, mask, scaling=0.125)[0]
+
+
+def test_shared_prefix_attention_equals_eager_attention_over_full_rows():
+    """Each example's prefix and prompt read once for its beams: eager attention's numbers up to the last bit
+    (left padding masked, finished examples' rows included); without a shared part it is eager attention."""
+    from types import SimpleNamespace
+
+    from transformers.models.gpt2.modeling_gpt2 import eager_attention_forward
+
+    from prefixtune.beam_attention import shared_prefix_attention
+
+    generator = torch.Generator().manual_seed(2)
+    examples, beams, heads, width, steps, dim = 3, 4, 2, 6, 5, 8
+    rows = examples * beams
+    shared_keys, shared_values = (torch.randn(examples, heads, width, dim, generator=generator) for _ in "kv")
+    keys, values = (torch.randn(rows, heads, steps, dim, generator=generator) for _ in "kv")
+    query = torch.randn(rows, heads, 1, dim, generator=generator)
+    visible = torch.ones(rows, width + steps, dtype=torch.bool)
+    visible[beams : 2 * beams, :3] = False  # the second example is left-padded
+    mask = torch.zeros(rows, 1, 1, width + steps).masked_fill(~visible[:, None, None, :], -3.4e38)
+    layer = SimpleNamespace(shared_keys=shared_keys, shared_values=shared_values)
+    cache = SimpleNamespace(layers=[layer])
+    module = SimpleNamespace(layer_idx=0, training=False)
+    out, _ = shared_prefix_attention(module, query, keys, values, mask, scaling=0.125, shared_prefix=cache)
+    expected = _reference_attention(query, shared_keys, shared_values, keys, values, mask, beams)
+    assert out.shape == expected.shape == (rows, 1, heads, dim)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
+    padded = _reference_attention(
+        query, shared_keys, shared_values, keys, values, torch.zeros_like(mask), beams
+    )
+    assert not torch.allclose(padded[beams : 2 * beams], expected[beams : 2 * beams])  # the mask matters
+    plain, _ = shared_prefix_attention(module, query, keys, values, None, scaling=0.125)
+    assert torch.equal(plain, eager_attention_forward(module, query, keys, values, None, scaling=0.125)[0])
+    with pytest.raises(ValueError, match="additive"):
+        shared_prefix_attention(module, query, keys, values, None, scaling=0.125, shared_prefix=cache)
+
+
+def test_shared_prefix_cache_matches_the_dynamic_cache():
+    """The shared part once per example plus each beam's steps hold what the dynamic cache holds per beam,
+    through reorders within examples and examples leaving (last, middle, first)."""
+    from transformers import DynamicCache
+
+    from prefixtune.beam_cache import SharedPrefixBeamLayer, preallocate
+
+    generator = torch.Generator().manual_seed(3)
+    prompt = torch.randn(4, 2, 4, 3, generator=generator)
+    dynamic = DynamicCache(ddp_cache_data=[(prompt, -prompt)])
+    dynamic.batch_repeat_interleave(2)
+    shared = preallocate(
+        DynamicCache(ddp_cache_data=[(prompt.clone(), -prompt)]), 7, beams=2, shared_prefix=True
+    )
+    layer = shared.layers[0]
+    assert isinstance(layer, SharedPrefixBeamLayer)
+    for rows in ([1, 1, 2, 3, 5, 4, 6, 7], [0, 1, 3, 3, 4, 4, 7, 6], [0, 1, 2, 2, 4, 5], [0, 0, 5, 4], [3, 3],
+                 [1, 0]):  # fmt: skip
+        new = torch.randn(len(rows), 2, 1, 3, generator=generator)
+        for cache in (dynamic, shared):
+            cache.reorder_cache(torch.tensor(rows))
+            cache.update(new, 2 * new, layer_idx=0)
+        full_keys = torch.cat([layer.shared_keys.repeat_interleave(2, dim=0), layer.keys], dim=2)
+        full_values = torch.cat([layer.shared_values.repeat_interleave(2, dim=0), layer.values], dim=2)
+        assert torch.equal(full_keys, dynamic.layers[0].keys)
+        assert torch.equal(full_values, dynamic.layers[0].values)
+        assert shared.get_seq_length() == dynamic.get_seq_length()
+    fresh = preallocate(DynamicCache(ddp_cache_data=[(prompt, -prompt)]), 7, beams=2, shared_prefix=True)
+    with pytest.raises(ValueError, match="blocks of 2 rows of one example"):
+        fresh.reorder_cache(torch.tensor([0, 2, 1, 3]))
+    with pytest.raises(ValueError, match="beam cache full"):
+        for _ in range(2):
+            shared.update(new, new, layer_idx=0)
+
+
 def test_describe_decodes_with_the_configured_attention(trained_tiny, monkeypatch, tmp_path):
     """``decoding.attention`` reaches the model while decoding (and only then); either way batches = batch 1."""
     from pathlib import Path
 
     from transformers.models.gpt2 import modeling_gpt2
 
+    from prefixtune import beam_search_batched
     from prefixtune.decode import describe
     from prefixtune.plan import load_config
 
     tokenizer, model = trained_tiny
     model.set_attn_implementation("sdpa")
     method = _method("prefix", model, tokenizer, seed=5)
-    calls = []
+    calls, shared = [], []
     real = modeling_gpt2.eager_attention_forward
     monkeypatch.setattr(
         modeling_gpt2, "eager_attention_forward", lambda *a, **k: calls.append(1) or real(*a, **k)
     )
+    real_preallocate = beam_search_batched.preallocate
+
+    def preallocate(*args, shared_prefix=False):
+        shared.append(shared_prefix)
+        return real_preallocate(*args, shared_prefix=shared_prefix)
+
+    monkeypatch.setattr(beam_search_batched, "preallocate", preallocate)
     paper = load_config(Path(__file__).parents[1] / "config" / "config.yaml")["decoding"]
     assert paper["attention"] == "eager"
     keys = [f"k{i}" for i in range(len(SOURCES))]
     source_of = dict(zip(keys, SOURCES, strict=True))
     for attention in ("eager", "sdpa"):
         calls.clear()
+        shared.clear()
         found = [
             describe(
                 method,
@@ -212,6 +303,7 @@ def test_describe_decodes_with_the_configured_attention(trained_tiny, monkeypatc
         ]
         assert found[0] == found[1] and len(set(found[0].values())) >= 3
         assert bool(calls) == (attention == "eager")
+        assert shared == [attention == "eager"] * 3  # eager batches read each prompt once for its beams
         assert model.config._attn_implementation == "sdpa"  # given back after decoding
     with pytest.raises(ValueError, match="decoding.attention 'flash'"):
         bad = {**paper, "attention": "flash", "max_new_tokens": 16}

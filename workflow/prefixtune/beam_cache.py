@@ -77,7 +77,7 @@ class PreallocatedBeamLayer(DynamicLayer):
         """
         (keys, values), (spare_keys, spare_values) = self._buffers
         n = len(beam_idx)
-        kept = self._blocks_in_place(beam_idx) * self.beams if self.shared else 0
+        kept = _blocks_in_place(self._plan, beam_idx, self.beams) * self.beams if self.shared else 0
         if kept:
             span = slice(self.shared, self.length)
             index = beam_idx[:kept]
@@ -95,19 +95,86 @@ class PreallocatedBeamLayer(DynamicLayer):
         self.rows = n
         self._expose()
 
-    def _blocks_in_place(self, beam_idx: torch.Tensor) -> int:
-        """How many leading blocks of ``beams`` rows take their beams from the block they already are (worked
-        out once per reorder: every layer gets the same ``beam_idx``)."""
-        if self._plan[0] is beam_idx:
-            return self._plan[1]
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        raise NotImplementedError("expand the cache to the beams before preallocating it")
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self.reorder_cache(indices)
+
+
+class SharedPrefixBeamLayer(DynamicLayer):
+    """One layer's keys and values for :mod:`prefixtune.beam_attention`: the prefix and prompt positions once per
+    example (``shared_keys``/``shared_values`` ``[examples, heads, S, dim]``, the prompt pass's own tensors, never
+    copied for the beams), and each beam's generated positions (``keys``/``values``, views into preallocated
+    buffers, reordered as in :class:`PreallocatedBeamLayer`)."""
+
+    def __init__(
+        self,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        extra_positions: int,
+        beams: int,
+        plan: list | None = None,
+    ) -> None:
+        super().__init__()
+        self._plan = plan if plan is not None else [None, 0]
+        self.shared_keys, self.shared_values = keys, values
+        examples, heads, self.width, dim = keys.shape
+        self.beams, self.rows = beams, examples * beams
+        shape = (self.rows, heads, extra_positions, dim)
+        self._buffers = [[keys.new_empty(shape) for _ in range(2)] for _ in range(2)]
+        self.dtype, self.device = keys.dtype, keys.device
+        self.is_initialized = True
+        self.generated, self.capacity = 0, extra_positions
+        self._expose()
+
+    def _expose(self) -> None:
+        keys, values = self._buffers[0]
+        self.keys = keys[: self.rows, :, : self.generated]
+        self.values = values[: self.rows, :, : self.generated]
+
+    def get_seq_length(self) -> int:
+        return self.width + self.generated
+
+    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+        return self.width + self.generated + query_length, 0
+
+    def update(
+        self,
+        key_states: torch.Tensor,
+        value_states: torch.Tensor,
+        *args: object,
+        **kwargs: object,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Appends one step per beam; returns the beams' generated positions (the attention adds the shared)."""
+        steps = key_states.shape[-2]
+        if self.generated + steps > self.capacity:
+            raise ValueError(f"beam cache full: {self.generated} + {steps} steps exceed its {self.capacity}")
+        keys, values = self._buffers[0]
+        keys[: self.rows, :, self.generated : self.generated + steps] = key_states
+        values[: self.rows, :, self.generated : self.generated + steps] = value_states
+        self.generated += steps
+        self._expose()
+        return self.keys, self.values
+
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        """Rows ``beam_idx`` become the rows; examples whose blocks leave drop their shared part too."""
+        (keys, values), (spare_keys, spare_values) = self._buffers
         n = len(beam_idx)
-        examples = beam_idx // self.beams
-        blocks = examples[:: self.beams]
-        if n % self.beams or not bool((examples.view(-1, self.beams) == blocks[:, None]).all()):
-            raise ValueError(f"a beam reorder must keep blocks of {self.beams} rows of one example")
-        same = (blocks == torch.arange(len(blocks), device=blocks.device)).long()
-        self._plan[:] = [beam_idx, int(same.cumprod(0).sum())]
-        return self._plan[1]
+        in_place = _blocks_in_place(self._plan, beam_idx, self.beams)
+        used = slice(0, self.generated)
+        torch.index_select(keys[: self.rows, :, used], 0, beam_idx, out=spare_keys[:n, :, used])
+        torch.index_select(values[: self.rows, :, used], 0, beam_idx, out=spare_values[:n, :, used])
+        examples = n // self.beams
+        if in_place < examples:  # some examples moved up: gather the shared parts of those that stay
+            which = beam_idx[:: self.beams] // self.beams
+            self.shared_keys = self.shared_keys.index_select(0, which)
+            self.shared_values = self.shared_values.index_select(0, which)
+        elif examples < self.shared_keys.shape[0]:  # only the last examples left
+            self.shared_keys, self.shared_values = self.shared_keys[:examples], self.shared_values[:examples]
+        self._buffers.reverse()
+        self.rows = n
+        self._expose()
 
     def batch_repeat_interleave(self, repeats: int) -> None:
         raise NotImplementedError("expand the cache to the beams before preallocating it")
@@ -116,13 +183,41 @@ class PreallocatedBeamLayer(DynamicLayer):
         self.reorder_cache(indices)
 
 
-def preallocate(cache: DynamicCache, extra_positions: int, beams: int = 1) -> DynamicCache:
-    """Swap each of ``cache``'s layers for a :class:`PreallocatedBeamLayer` with room for ``extra_positions``
-    more steps; returns the same cache object (the model keeps calling it as before). ``cache`` has one row per
-    example; each becomes ``beams`` rows (its beams, which stay in their example)."""
+def _blocks_in_place(plan: list, beam_idx: torch.Tensor, beams: int) -> int:
+    """How many leading blocks of ``beams`` rows take their beams from the block they already are: from ``plan``
+    when the caller said (:func:`reorder_beams`), else worked out once per reorder (every layer gets the same
+    ``beam_idx``), checking that each block keeps to one example."""
+    if plan[0] is beam_idx:
+        return plan[1]
+    n = len(beam_idx)
+    examples = beam_idx // beams
+    blocks = examples[::beams]
+    if n % beams or not bool((examples.view(-1, beams) == blocks[:, None]).all()):
+        raise ValueError(f"a beam reorder must keep blocks of {beams} rows of one example")
+    same = (blocks == torch.arange(len(blocks), device=blocks.device)).long()
+    plan[:] = [beam_idx, int(same.cumprod(0).sum())]
+    return plan[1]
+
+
+def reorder_beams(cache: DynamicCache, beam_idx: torch.Tensor, blocks_in_place: int) -> None:
+    """``cache.reorder_cache(beam_idx)`` for a caller that knows how many leading blocks keep their place (the
+    batched search does: it decides which examples leave), so the layers skip working it out from ``beam_idx``."""
+    plan = cache.layers[0]._plan
+    plan[:] = [beam_idx, blocks_in_place]
+    cache.reorder_cache(beam_idx)
+
+
+def preallocate(
+    cache: DynamicCache, extra_positions: int, beams: int = 1, shared_prefix: bool = False
+) -> DynamicCache:
+    """Swap each of ``cache``'s layers for a :class:`PreallocatedBeamLayer` (or, with ``shared_prefix``, a
+    :class:`SharedPrefixBeamLayer`) with room for ``extra_positions`` more steps; returns the same cache object
+    (the model keeps calling it as before). ``cache`` has one row per example; each becomes ``beams`` rows (its
+    beams, which stay in their example)."""
     plan: list = [None, 0]  # shared by the layers
+    kind = SharedPrefixBeamLayer if shared_prefix else PreallocatedBeamLayer
     for i, layer in enumerate(cache.layers):
-        cache.layers[i] = PreallocatedBeamLayer(layer.keys, layer.values, extra_positions, beams, plan)
+        cache.layers[i] = kind(layer.keys, layer.values, extra_positions, beams, plan)
     return cache
 
 

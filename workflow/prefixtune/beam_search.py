@@ -64,20 +64,25 @@ class _Hypotheses:
         return max(self.items, key=lambda item: item[0])[1]
 
 
-def _ban(scores: torch.Tensor, input_ids: torch.Tensor, bad_words_ids: list[list[int]]) -> None:
+class BadWords:
     """transformers 3.2 ``calc_banned_bad_words_ids``: a one-token bad word is banned everywhere, a longer one
-    where the history ends with all but its last token."""
-    singles = [bad[0] for bad in bad_words_ids if len(bad) == 1]
-    if singles:
-        scores[:, singles] = -float("inf")
-    for bad in bad_words_ids:
-        if (
-            len(bad) == 1 or len(bad) - 1 > input_ids.shape[1]
-        ):  # a history shorter than the start never ends with it
-            continue
-        start = torch.tensor(bad[:-1], device=input_ids.device)
-        ends_with_start = (input_ids[:, input_ids.shape[1] - len(start) :] == start).all(dim=1)
-        scores[ends_with_start, bad[-1]] = -float("inf")
+    where the history ends with all but its last token. The ids are made tensors once, not at every step."""
+
+    def __init__(self, bad_words_ids: list[list[int]], device: torch.device) -> None:
+        singles = [bad[0] for bad in bad_words_ids if len(bad) == 1]
+        self.singles = torch.tensor(singles, dtype=torch.long, device=device) if singles else None
+        self.longer = [
+            (torch.tensor(bad[:-1], device=device), bad[-1]) for bad in bad_words_ids if len(bad) > 1
+        ]
+
+    def ban(self, scores: torch.Tensor, input_ids: torch.Tensor) -> None:
+        if self.singles is not None:
+            scores.index_fill_(1, self.singles, -float("inf"))
+        for start, last in self.longer:
+            if len(start) > input_ids.shape[1]:  # a history shorter than the start never ends with it
+                continue
+            ends_with_start = (input_ids[:, input_ids.shape[1] - len(start) :] == start).all(dim=1)
+            scores[ends_with_start, last] = -float("inf")
 
 
 @torch.no_grad()
@@ -100,14 +105,14 @@ def beam_search(
     beam_scores = torch.zeros(beams, device=prompt_ids.device)
     beam_scores[1:] = -1e9
     hyps = _Hypotheses(settings, prompt_len)
+    bad_words = BadWords(settings.bad_words_ids, prompt_ids.device)
     cur_len = prompt_len
     done = False
     while cur_len < max_length:
         scores = F.log_softmax(logits.float(), dim=-1)
         if cur_len < settings.min_length:
             scores[:, eos_token_id] = -float("inf")
-        if settings.bad_words_ids:
-            _ban(scores, input_ids, settings.bad_words_ids)
+        bad_words.ban(scores, input_ids)
         vocab = scores.shape[-1]
         next_scores, next_tokens = torch.topk((scores + beam_scores[:, None]).view(-1), 2 * beams)
         chosen: list[tuple[float, int, int]] = []

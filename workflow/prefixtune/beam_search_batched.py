@@ -11,14 +11,16 @@ Every example has the same budget of ``max_new_tokens`` steps.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from transformers import DynamicCache, PreTrainedModel
 
-from prefixtune.beam_cache import preallocate
-from prefixtune.beam_search import BeamSettings, _ban, _Hypotheses
+from prefixtune.beam_attention import SHARED_PREFIX
+from prefixtune.beam_cache import preallocate, reorder_beams
+from prefixtune.beam_search import BadWords, BeamSettings, _Hypotheses
 
 
 def _left_pad(
@@ -65,10 +67,17 @@ def beam_search_batch(
     prefix_mask = (torch.arange(width, device=device)[None, :] >= (width - own)[:, None]).long()
     full_mask = torch.cat([prefix_mask, mask], dim=1)
     positions = own[:, None] + (mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(
-        input_ids=ids, past_key_values=past, attention_mask=full_mask, position_ids=positions, use_cache=True
+    out = model(  # only the last position's logits are needed
+        input_ids=ids,
+        past_key_values=past,
+        attention_mask=full_mask,
+        position_ids=positions,
+        use_cache=True,
+        logits_to_keep=1,
     )
-    cache = preallocate(out.past_key_values, settings.max_new_tokens, beams)
+    # eager attention reads each example's prefix and prompt once for its beams (prefixtune.beam_attention)
+    shared = model.config._attn_implementation == "eager" and not model.config.reorder_and_upcast_attn
+    cache = preallocate(out.past_key_values, settings.max_new_tokens, beams, shared_prefix=shared)
     logits = out.logits[:, -1, :].repeat_interleave(beams, dim=0)
     sequences = ids.repeat_interleave(beams, dim=0)  # left-padded history per beam
     step_mask = _StepMask(model, full_mask.repeat_interleave(beams, dim=0))
@@ -80,38 +89,56 @@ def beam_search_batch(
     # token, ignored) until a quarter of the rows are such, then the finished blocks leave in one compaction
     blocks: list[int | None] = list(range(batch))
     next_position = (torch.tensor(lengths, device=device) + own).repeat_interleave(beams)
-    for step in range(settings.max_new_tokens):
-        scores = F.log_softmax(logits.float(), dim=-1)
-        vocab = scores.shape[-1]
-        for j, b in enumerate(blocks):  # min_length counts the prompt, as at batch 1
-            if b is not None and lengths[b] + step < settings.min_length:
-                scores[j * beams : (j + 1) * beams, eos_token_id] = -float("inf")
-        if settings.bad_words_ids:
-            _ban(scores, sequences, settings.bad_words_ids)
-        totals = (scores + beam_scores[:, None]).view(len(blocks), beams * vocab)
-        top_scores, top_flat = torch.topk(totals, 2 * beams, dim=1)
-        beam_scores, tokens, rows = _select(
-            top_scores, top_flat, vocab, eos_token_id, pad, settings, blocks, hyps, sequences, starts, step
-        )
-        live = [j for j, b in enumerate(blocks) if b is not None]
-        if not live:
-            break
-        if 4 * (len(blocks) - len(live)) >= len(blocks):  # compaction: the finished blocks' rows leave
-            keep = torch.tensor([j * beams + i for j in live for i in range(beams)], device=device)
-            beam_scores, tokens, rows = beam_scores[keep], tokens[keep], rows[keep]
-            blocks = [blocks[j] for j in live]
-        sequences = torch.cat([sequences[rows], tokens[:, None]], dim=-1)
-        next_position = next_position[rows]
-        step_mask.reorder_and_extend(rows)
-        cache.reorder_cache(rows)
-        if step + 1 < settings.max_new_tokens:
-            logits = model(
-                input_ids=tokens[:, None],
-                past_key_values=cache,
-                attention_mask=step_mask.for_model(),
-                position_ids=(next_position + step)[:, None],
-                use_cache=True,
-            ).logits[:, -1, :]
+    bad_words = BadWords(settings.bad_words_ids, device)
+    first_rows = torch.arange(0, batch * beams, beams, device=device)[:, None]  # each block's first row
+    with _attention(model, SHARED_PREFIX if shared else None):
+        for step in range(settings.max_new_tokens):
+            scores = F.log_softmax(logits.float(), dim=-1)
+            vocab = scores.shape[-1]
+            if min(lengths) + step < settings.min_length:  # min_length counts the prompt, as at batch 1
+                for j, b in enumerate(blocks):
+                    if b is not None and lengths[b] + step < settings.min_length:
+                        scores[j * beams : (j + 1) * beams, eos_token_id] = -float("inf")
+            bad_words.ban(scores, sequences)
+            totals = (scores + beam_scores[:, None]).view(len(blocks), beams * vocab)
+            top_scores, top_flat = torch.topk(totals, 2 * beams, dim=1)
+            beam_scores, tokens, rows = _select(
+                top_scores,
+                top_flat,
+                first_rows,
+                vocab,
+                eos_token_id,
+                pad,
+                settings,
+                blocks,
+                hyps,
+                sequences,
+                starts,
+                step,
+            )
+            live = [j for j, b in enumerate(blocks) if b is not None]
+            if not live:
+                break
+            in_place = len(blocks)  # every block takes its beams from its own rows
+            if 4 * (len(blocks) - len(live)) >= len(blocks):  # compaction: the finished blocks' rows leave
+                keep = torch.tensor([j * beams + i for j in live for i in range(beams)], device=device)
+                beam_scores, tokens, rows = beam_scores[keep], tokens[keep], rows[keep]
+                blocks = [blocks[j] for j in live]
+                in_place = next((i for i, j in enumerate(live) if i != j), len(live))
+                first_rows = first_rows[: len(blocks)]
+            sequences = torch.cat([sequences[rows], tokens[:, None]], dim=-1)
+            next_position = next_position[rows]
+            step_mask.reorder_and_extend(rows)
+            reorder_beams(cache, rows, in_place)
+            if step + 1 < settings.max_new_tokens:
+                logits = model(
+                    input_ids=tokens[:, None],
+                    past_key_values=cache,
+                    attention_mask=step_mask.for_model(),
+                    position_ids=(next_position + step)[:, None],
+                    use_cache=True,
+                    **({"shared_prefix": cache} if shared else {}),
+                ).logits[:, -1, :]
     for j, b in enumerate(blocks):
         if b is not None:  # out of steps before it was done: its live beams are hypotheses too
             for beam_id in range(beams):
@@ -120,9 +147,23 @@ def beam_search_batch(
     return [h.best().tolist() for h in hyps]
 
 
+@contextmanager
+def _attention(model: PreTrainedModel, name: str | None) -> Iterator[None]:
+    """The model's attention set to ``name`` inside (None: unchanged), its own again after."""
+    previous = model.config._attn_implementation
+    if name is not None:
+        model.set_attn_implementation(name)
+    try:
+        yield
+    finally:
+        if name is not None:
+            model.set_attn_implementation(previous)
+
+
 def _select(
     top_scores: torch.Tensor,
     top_flat: torch.Tensor,
+    first_rows: torch.Tensor,
     vocab: int,
     eos_token_id: int,
     pad: int,
@@ -142,13 +183,10 @@ def _select(
     """
     beams = settings.num_beams
     device = top_scores.device
-    n_blocks = len(blocks)
     tokens = top_flat % vocab
     next_scores = top_scores[:, :beams].clone()
     next_tokens = tokens[:, :beams].clone()
-    next_rows = (
-        torch.arange(0, n_blocks * beams, beams, device=device)[:, None] + top_flat[:, :beams] // vocab
-    )
+    next_rows = first_rows + top_flat[:, :beams] // vocab
     eos_early = (tokens[:, :beams] == eos_token_id).any(dim=1).tolist()
     slow = [
         j
@@ -171,7 +209,7 @@ def _select(
             row = j * beams + beam_id
             if token_id == eos_token_id:
                 if rank < beams:
-                    hyps[b].add(sequences[row, starts[b] :].clone(), score)
+                    hyps[b].add(sequences[row, starts[b] :], score)  # a view: sequences is never written
             else:
                 chosen.append((score, token_id, row))
             if len(chosen) == beams:
@@ -197,7 +235,7 @@ class _StepMask:
     def __init__(self, model: PreTrainedModel, mask: torch.Tensor) -> None:
         self.mask = mask
         self.additive: torch.Tensor | None = None
-        if model.config._attn_implementation == "eager":
+        if model.config._attn_implementation in ("eager", SHARED_PREFIX):
             minimum = torch.finfo(model.dtype).min
             self.additive = torch.zeros(mask.shape, dtype=model.dtype, device=mask.device)
             self.additive.masked_fill_(mask == 0, minimum)
