@@ -7,7 +7,8 @@ surviving rows into the other buffer, then the two swap. The prefix and prompt p
 beam of an example and beams never leave their example, so a reorder copies only the generated positions
 (whole rows only for the examples that move up when finished ones leave the batch). Attention sees the same
 numbers, so the outputs are unchanged (tests compare the contents with the dynamic cache's and the outputs with
-batch-1 decoding).
+batch-1 decoding). :class:`SharedPrefixBeamLayer` goes further for :mod:`prefixtune.beam_attention`: the prefix
+and prompt are kept once per example, and only the generated positions live in per-beam buffers.
 """
 
 from __future__ import annotations

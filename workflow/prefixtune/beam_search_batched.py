@@ -6,7 +6,8 @@ have at batch 1 (the first real token at P, the prefix length), so each example 
 alone. The bookkeeping (EOS candidates, finished hypotheses, stopping) runs per example as at batch 1, in
 tensors for the examples with nothing to decide this step. Finished examples leave the batch a few at a time
 (their rows are dropped from the cache, which is preallocated for the whole search: :mod:`prefixtune.beam_cache`).
-Every example has the same budget of ``max_new_tokens`` steps.
+With eager attention an example's prefix and prompt are kept once for its beams and read once per step for all
+of them (:mod:`prefixtune.beam_attention`). Every example has the same budget of ``max_new_tokens`` steps.
 """
 
 from __future__ import annotations
