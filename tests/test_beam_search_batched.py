@@ -148,19 +148,35 @@ def test_preallocated_cache_matches_the_dynamic_cache():
         fixed.update(new, new, layer_idx=0)
 
 
-def test_preallocated_cache_copies_only_the_steps_of_beams_within_an_example():
+def _full_rows(layer) -> tuple[torch.Tensor, torch.Tensor]:
+    """A beam layer's keys and values as whole rows (a shared-prefix layer's shared part given to each beam)."""
+    if not hasattr(layer, "shared_keys"):
+        return layer.keys, layer.values
+    beams = layer.beams
+    return (
+        torch.cat([layer.shared_keys.repeat_interleave(beams, dim=0), layer.keys], dim=2),
+        torch.cat([layer.shared_values.repeat_interleave(beams, dim=0), layer.values], dim=2),
+    )
+
+
+@pytest.mark.parametrize("shared_prefix", [False, True])
+def test_preallocated_cache_copies_only_the_steps_of_beams_within_an_example(shared_prefix):
     """With ``beams``, the prompt part (equal in every beam of an example) stays in place while beams stay in
-    their example, and follows the rows when an example leaves; the contents always equal the dynamic cache's.
-    A reorder that mixes examples within a block is refused."""
+    their example, and follows the rows when an example leaves; with ``shared_prefix`` it is kept once per
+    example. The contents always equal the dynamic cache's. A reorder that mixes examples within a block is
+    refused, and so is a step beyond the cache's room."""
     from transformers import DynamicCache
 
-    from prefixtune.beam_cache import preallocate
+    from prefixtune.beam_cache import PreallocatedBeamLayer, SharedPrefixBeamLayer, preallocate
 
     generator = torch.Generator().manual_seed(1)
     prompt = torch.randn(4, 2, 4, 3, generator=generator)  # 4 examples, each given 2 beams
     dynamic = DynamicCache(ddp_cache_data=[(prompt, -prompt)])
     dynamic.batch_repeat_interleave(2)
-    fixed = preallocate(DynamicCache(ddp_cache_data=[(prompt.clone(), -prompt)]), extra_positions=7, beams=2)
+    fixed = preallocate(
+        DynamicCache(ddp_cache_data=[(prompt.clone(), -prompt)]), 6, beams=2, shared_prefix=shared_prefix
+    )
+    assert type(fixed.layers[0]) is (SharedPrefixBeamLayer if shared_prefix else PreallocatedBeamLayer)
     # within examples, within again, the last example leaves (nothing moves), a middle one leaves (the next one
     # moves up), the first one leaves, within the new layout
     for rows in ([1, 1, 2, 3, 5, 4, 6, 7], [0, 1, 3, 3, 4, 4, 7, 6], [0, 1, 2, 2, 4, 5], [0, 0, 5, 4], [3, 3],
@@ -169,10 +185,17 @@ def test_preallocated_cache_copies_only_the_steps_of_beams_within_an_example():
         for cache in (dynamic, fixed):
             cache.reorder_cache(torch.tensor(rows))
             cache.update(new, 2 * new, layer_idx=0)
-        assert torch.equal(fixed.layers[0].keys, dynamic.layers[0].keys)
-        assert torch.equal(fixed.layers[0].values, dynamic.layers[0].values)
+        keys, values = _full_rows(fixed.layers[0])
+        assert torch.equal(keys, dynamic.layers[0].keys)
+        assert torch.equal(values, dynamic.layers[0].values)
+        assert fixed.get_seq_length() == dynamic.get_seq_length()
+    with pytest.raises(ValueError, match="beam cache full"):
+        fixed.update(new, new, layer_idx=0)
+    fresh = preallocate(
+        DynamicCache(ddp_cache_data=[(prompt, -prompt)]), 7, beams=2, shared_prefix=shared_prefix
+    )
     with pytest.raises(ValueError, match="blocks of 2 rows of one example"):
-        fixed.reorder_cache(torch.tensor([0, 2, 1, 3]))
+        fresh.reorder_cache(torch.tensor([0, 2, 1, 3]))
 
 
 def _reference_attention(query, shared_keys, shared_values, keys, values, mask, beams):
@@ -220,41 +243,6 @@ def test_shared_prefix_attention_equals_eager_attention_over_full_rows():
     assert torch.equal(plain, eager_attention_forward(module, query, keys, values, None, scaling=0.125)[0])
     with pytest.raises(ValueError, match="additive"):
         shared_prefix_attention(module, query, keys, values, None, scaling=0.125, shared_prefix=cache)
-
-
-def test_shared_prefix_cache_matches_the_dynamic_cache():
-    """The shared part once per example plus each beam's steps hold what the dynamic cache holds per beam,
-    through reorders within examples and examples leaving (last, middle, first)."""
-    from transformers import DynamicCache
-
-    from prefixtune.beam_cache import SharedPrefixBeamLayer, preallocate
-
-    generator = torch.Generator().manual_seed(3)
-    prompt = torch.randn(4, 2, 4, 3, generator=generator)
-    dynamic = DynamicCache(ddp_cache_data=[(prompt, -prompt)])
-    dynamic.batch_repeat_interleave(2)
-    shared = preallocate(
-        DynamicCache(ddp_cache_data=[(prompt.clone(), -prompt)]), 7, beams=2, shared_prefix=True
-    )
-    layer = shared.layers[0]
-    assert isinstance(layer, SharedPrefixBeamLayer)
-    for rows in ([1, 1, 2, 3, 5, 4, 6, 7], [0, 1, 3, 3, 4, 4, 7, 6], [0, 1, 2, 2, 4, 5], [0, 0, 5, 4], [3, 3],
-                 [1, 0]):  # fmt: skip
-        new = torch.randn(len(rows), 2, 1, 3, generator=generator)
-        for cache in (dynamic, shared):
-            cache.reorder_cache(torch.tensor(rows))
-            cache.update(new, 2 * new, layer_idx=0)
-        full_keys = torch.cat([layer.shared_keys.repeat_interleave(2, dim=0), layer.keys], dim=2)
-        full_values = torch.cat([layer.shared_values.repeat_interleave(2, dim=0), layer.values], dim=2)
-        assert torch.equal(full_keys, dynamic.layers[0].keys)
-        assert torch.equal(full_values, dynamic.layers[0].values)
-        assert shared.get_seq_length() == dynamic.get_seq_length()
-    fresh = preallocate(DynamicCache(ddp_cache_data=[(prompt, -prompt)]), 7, beams=2, shared_prefix=True)
-    with pytest.raises(ValueError, match="blocks of 2 rows of one example"):
-        fresh.reorder_cache(torch.tensor([0, 2, 1, 3]))
-    with pytest.raises(ValueError, match="beam cache full"):
-        for _ in range(2):
-            shared.update(new, new, layer_idx=0)
 
 
 def test_describe_decodes_with_the_configured_attention(trained_tiny, monkeypatch, tmp_path):

@@ -18,7 +18,51 @@ from transformers import DynamicCache, EncoderDecoderCache
 from transformers.cache_utils import DynamicLayer
 
 
-class PreallocatedBeamLayer(DynamicLayer):
+class _BeamBuffers(DynamicLayer):
+    """Two pairs of key/value buffers ``[rows, heads, capacity, head_dim]`` sized for the whole search: steps are
+    written into the first pair in place, a reorder gathers rows into the second and the pairs swap. ``keys`` and
+    ``values`` are views of the ``filled`` positions of the current rows."""
+
+    def _allocate(
+        self, like: torch.Tensor, rows: int, capacity: int, filled: int, beams: int, plan: list | None
+    ) -> None:
+        self._plan = plan if plan is not None else [None, 0]  # the last reorder's (beam_idx, blocks in place)
+        shape = (rows, like.shape[1], capacity, like.shape[3])
+        self._buffers = [[like.new_empty(shape) for _ in range(2)] for _ in range(2)]
+        self.dtype, self.device = like.dtype, like.device
+        self.is_initialized = True
+        self.rows, self.capacity, self.filled, self.beams = rows, capacity, filled, beams
+
+    def _expose(self) -> None:
+        keys, values = self._buffers[0]
+        self.keys = keys[: self.rows, :, : self.filled]
+        self.values = values[: self.rows, :, : self.filled]
+
+    def update(
+        self,
+        key_states: torch.Tensor,
+        value_states: torch.Tensor,
+        *args: object,
+        **kwargs: object,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        steps = key_states.shape[-2]
+        if self.filled + steps > self.capacity:
+            raise ValueError(f"beam cache full: {self.filled} + {steps} positions exceed its {self.capacity}")
+        keys, values = self._buffers[0]
+        keys[: self.rows, :, self.filled : self.filled + steps] = key_states
+        values[: self.rows, :, self.filled : self.filled + steps] = value_states
+        self.filled += steps
+        self._expose()
+        return self.keys, self.values
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        raise NotImplementedError("expand the cache to the beams before preallocating it")
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self.reorder_cache(indices)
+
+
+class PreallocatedBeamLayer(_BeamBuffers):
     """One layer's keys and values, ``[rows, heads, length, head_dim]`` views into preallocated buffers."""
 
     def __init__(
@@ -30,43 +74,15 @@ class PreallocatedBeamLayer(DynamicLayer):
         plan: list | None = None,
     ) -> None:
         super().__init__()
-        self._plan = plan if plan is not None else [None, 0]  # the last reorder's (beam_idx, blocks in place)
         examples, heads, length, dim = keys.shape
-        rows = examples * beams
-        shape = (rows, heads, length + extra_positions, dim)
+        self._allocate(keys, examples * beams, length + extra_positions, length, beams, plan)
         # both buffers hold the prompt part, each example's in its K rows: rows that stay within their example
         # need only the steps copied
-        self._buffers = [[keys.new_empty(shape) for _ in range(2)] for _ in range(2)]
         for buffer_keys, buffer_values in self._buffers:
-            buffer_keys.view(examples, beams, *shape[1:])[:, :, :, :length] = keys[:, None]
-            buffer_values.view(examples, beams, *shape[1:])[:, :, :, :length] = values[:, None]
-        self.dtype, self.device = keys.dtype, keys.device
-        self.is_initialized = True
-        self.length, self.rows, self.capacity = length, rows, shape[2]
-        self.beams, self.shared = beams, length if beams > 1 else 0
+            buffer_keys.view(examples, beams, heads, -1, dim)[:, :, :, :length] = keys[:, None]
+            buffer_values.view(examples, beams, heads, -1, dim)[:, :, :, :length] = values[:, None]
+        self.shared = length if beams > 1 else 0
         self._expose()
-
-    def _expose(self) -> None:
-        keys, values = self._buffers[0]
-        self.keys = keys[: self.rows, :, : self.length]
-        self.values = values[: self.rows, :, : self.length]
-
-    def update(
-        self,
-        key_states: torch.Tensor,
-        value_states: torch.Tensor,
-        *args: object,
-        **kwargs: object,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        steps = key_states.shape[-2]
-        if self.length + steps > self.capacity:
-            raise ValueError(f"beam cache full: {self.length} + {steps} positions exceed its {self.capacity}")
-        keys, values = self._buffers[0]
-        keys[: self.rows, :, self.length : self.length + steps] = key_states
-        values[: self.rows, :, self.length : self.length + steps] = value_states
-        self.length += steps
-        self._expose()
-        return self.keys, self.values
 
     def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
         """Rows ``beam_idx`` (any number: finished examples' rows are dropped) become rows 0..len-1.
@@ -80,12 +96,12 @@ class PreallocatedBeamLayer(DynamicLayer):
         n = len(beam_idx)
         kept = _blocks_in_place(self._plan, beam_idx, self.beams) * self.beams if self.shared else 0
         if kept:
-            span = slice(self.shared, self.length)
+            span = slice(self.shared, self.filled)
             index = beam_idx[:kept]
             torch.index_select(keys[: self.rows, :, span], 0, index, out=spare_keys[:kept, :, span])
             torch.index_select(values[: self.rows, :, span], 0, index, out=spare_values[:kept, :, span])
         if kept < n:
-            used = slice(0, self.length)
+            used = slice(0, self.filled)
             index = beam_idx[kept:]
             torch.index_select(keys[: self.rows, :, used], 0, index, out=spare_keys[kept:n, :, used])
             torch.index_select(values[: self.rows, :, used], 0, index, out=spare_values[kept:n, :, used])
@@ -96,14 +112,8 @@ class PreallocatedBeamLayer(DynamicLayer):
         self.rows = n
         self._expose()
 
-    def batch_repeat_interleave(self, repeats: int) -> None:
-        raise NotImplementedError("expand the cache to the beams before preallocating it")
 
-    def batch_select_indices(self, indices: torch.Tensor) -> None:
-        self.reorder_cache(indices)
-
-
-class SharedPrefixBeamLayer(DynamicLayer):
+class SharedPrefixBeamLayer(_BeamBuffers):
     """One layer's keys and values for :mod:`prefixtune.beam_attention`: the prefix and prompt positions once per
     example (``shared_keys``/``shared_values`` ``[examples, heads, S, dim]``, the prompt pass's own tensors, never
     copied for the beams), and each beam's generated positions (``keys``/``values``, views into preallocated
@@ -118,52 +128,23 @@ class SharedPrefixBeamLayer(DynamicLayer):
         plan: list | None = None,
     ) -> None:
         super().__init__()
-        self._plan = plan if plan is not None else [None, 0]
         self.shared_keys, self.shared_values = keys, values
-        examples, heads, self.width, dim = keys.shape
-        self.beams, self.rows = beams, examples * beams
-        shape = (self.rows, heads, extra_positions, dim)
-        self._buffers = [[keys.new_empty(shape) for _ in range(2)] for _ in range(2)]
-        self.dtype, self.device = keys.dtype, keys.device
-        self.is_initialized = True
-        self.generated, self.capacity = 0, extra_positions
+        self.width = keys.shape[2]
+        self._allocate(keys, keys.shape[0] * beams, extra_positions, 0, beams, plan)
         self._expose()
-
-    def _expose(self) -> None:
-        keys, values = self._buffers[0]
-        self.keys = keys[: self.rows, :, : self.generated]
-        self.values = values[: self.rows, :, : self.generated]
 
     def get_seq_length(self) -> int:
-        return self.width + self.generated
+        return self.width + self.filled
 
     def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
-        return self.width + self.generated + query_length, 0
-
-    def update(
-        self,
-        key_states: torch.Tensor,
-        value_states: torch.Tensor,
-        *args: object,
-        **kwargs: object,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Appends one step per beam; returns the beams' generated positions (the attention adds the shared)."""
-        steps = key_states.shape[-2]
-        if self.generated + steps > self.capacity:
-            raise ValueError(f"beam cache full: {self.generated} + {steps} steps exceed its {self.capacity}")
-        keys, values = self._buffers[0]
-        keys[: self.rows, :, self.generated : self.generated + steps] = key_states
-        values[: self.rows, :, self.generated : self.generated + steps] = value_states
-        self.generated += steps
-        self._expose()
-        return self.keys, self.values
+        return self.width + self.filled + query_length, 0
 
     def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
         """Rows ``beam_idx`` become the rows; examples whose blocks leave drop their shared part too."""
         (keys, values), (spare_keys, spare_values) = self._buffers
         n = len(beam_idx)
         in_place = _blocks_in_place(self._plan, beam_idx, self.beams)
-        used = slice(0, self.generated)
+        used = slice(0, self.filled)
         torch.index_select(keys[: self.rows, :, used], 0, beam_idx, out=spare_keys[:n, :, used])
         torch.index_select(values[: self.rows, :, used], 0, beam_idx, out=spare_values[:n, :, used])
         examples = n // self.beams
@@ -176,12 +157,6 @@ class SharedPrefixBeamLayer(DynamicLayer):
         self._buffers.reverse()
         self.rows = n
         self._expose()
-
-    def batch_repeat_interleave(self, repeats: int) -> None:
-        raise NotImplementedError("expand the cache to the beams before preallocating it")
-
-    def batch_select_indices(self, indices: torch.Tensor) -> None:
-        self.reorder_cache(indices)
 
 
 def _blocks_in_place(plan: list, beam_idx: torch.Tensor, beams: int) -> int:
