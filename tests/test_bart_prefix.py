@@ -274,6 +274,42 @@ def test_batched_summaries_equal_batch_one(tokenizer, model):
     assert torch.equal(kept, stock)
 
 
+def test_cross_attention_prefix_is_joined_once_per_search_and_freed_with_it(tokenizer, model, monkeypatch):
+    """Beam search reuses each cross-attention layer's [prefix; encoder] keys and values while the cached encoder
+    tensors are the same and unchanged; nothing is kept after ``generate``; a changed tensor, or gradients, get
+    a fresh concatenation."""
+    from types import SimpleNamespace
+
+    from prefixtune.methods import bart_prefix
+
+    method = BartPrefixTuning(model, SETTINGS)
+    method.eval()
+    hits = []
+    real = bart_prefix._CrossMemo.serves
+    monkeypatch.setattr(bart_prefix._CrossMemo, "serves", lambda *a: hits.append(real(*a)) or hits[-1])
+    sources = [src for src, _ in TASK[:3]]
+    with torch.no_grad():
+        summarize(method, tokenizer, sources, {**XSUM_DECODING, "batch_size": 3}, 512, torch.device("cpu"))
+    assert sum(hits) > len(hits) / 2  # most steps reuse the joined keys
+    assert not any(hasattr(m, bart_prefix.MEMO_ATTRIBUTE) for m in model.modules())  # freed with the cache
+    module = SimpleNamespace()
+    prefix = (torch.randn(1, 2, 3, 4), torch.randn(1, 2, 3, 4))
+    key, value = torch.randn(5, 2, 6, 4), torch.randn(5, 2, 6, 4)
+    with torch.no_grad():
+        first = bart_prefix._with_prefix(module, "cross", prefix, key, value, 5)
+        assert bart_prefix._with_prefix(module, "cross", prefix, key, value, 5)[0] is first[0]
+        key.add_(1.0)  # changed in place: joined again, with the new numbers
+        second = bart_prefix._with_prefix(module, "cross", prefix, key, value, 5)
+        assert second[0] is not first[0] and torch.equal(second[0][:, :, 3:], key)
+        assert bart_prefix._with_prefix(module, "decoder", prefix, key, value, 5)[0] is not second[0]
+    assert (
+        bart_prefix._with_prefix(module, "cross", prefix, key, value, 5)[0] is second[0]
+    )  # (grad-free memo)
+    module = SimpleNamespace()
+    bart_prefix._with_prefix(module, "cross", prefix, key, value, 5)  # gradients on: nothing kept
+    assert not hasattr(module, bart_prefix.MEMO_ATTRIBUTE)
+
+
 def test_greedy_generate_equals_uncached_loop(tokenizer, model):
     source = torch.tensor([tokenizer(TASK[0][0])["input_ids"]])
     mask = torch.ones_like(source)

@@ -196,14 +196,18 @@ def summarize(
     max_source: int,
     device: torch.device,
 ) -> list[str]:
-    """XSUM: ``generate`` on batches of sources (official_code.md §5.2), decoded without special tokens."""
+    """XSUM: ``generate`` on batches of sources (official_code.md §5.2), decoded without special tokens; the
+    sources are batched shortest first (less padding), the summaries returned in the sources' order."""
     kwargs = generate_kwargs(decoding, tokenizer)
     batch_size = int(decoding.get("batch_size", 8))
     cleanup = bool(decoding.get("cleanup_spaces", True))
-    texts: list[str] = []
+    lengths = [len(ids) for ids in tokenizer(sources, truncation=True, max_length=max_source)["input_ids"]]
+    order = sorted(range(len(sources)), key=lambda i: lengths[i])
+    texts: dict[int, str] = {}
     for start in tqdm(range(0, len(sources), batch_size), desc="summarize", mininterval=10):
+        chunk = order[start : start + batch_size]
         batch = tokenizer(
-            sources[start : start + batch_size],
+            [sources[i] for i in chunk],
             truncation=True,
             max_length=max_source,
             padding=True,
@@ -215,9 +219,10 @@ def summarize(
             out = method.generate(
                 batch["input_ids"], batch["attention_mask"], past_key_values=cache, **kwargs
             )
-        for text in tokenizer.batch_decode(out, skip_special_tokens=True, clean_up_tokenization_spaces=False):
-            texts.append((clean_up_tokenization(text) if cleanup else text).strip())
-    return texts
+        decoded = tokenizer.batch_decode(out, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        for i, text in zip(chunk, decoded, strict=True):
+            texts[i] = (clean_up_tokenization(text) if cleanup else text).strip()
+    return [texts[i] for i in range(len(sources))]
 
 
 def decode_split(

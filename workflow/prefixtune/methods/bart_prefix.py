@@ -13,7 +13,7 @@ What is faithful (official_code.md §2.2, §4.2, §5.2):
 - ``generate``: the same attention function runs at every step. A prefix computed for one task (batch 1) is
   broadcast to whatever batch reaches the layer, the source batch B in the encoder and B x beams in the decoder
   (per-example prefixes are repeat-interleaved to the beam batch); cross-attention caches only the encoder's
-  keys/values and the prefix is prepended to them at every step.
+  keys/values and the prefix is prepended to them once per search (kept while those cached tensors are unchanged).
 - The LM is frozen but in train mode while training (dropout 0.1 on, as under PyTorch Lightning; setting
   ``lm_dropout``); random init = PyTorch defaults (Embedding N(0, 1)), ``init: uniform`` = uniform(0, 1) on the
   three embeddings (the paper appendix's wording).
@@ -34,6 +34,7 @@ is exactly transformers' sdpa attention, so an attached method with an empty sto
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 STEM = "bart_prefix"
 ATTENTION_NAME = "prefixtune_bart_prefix"
 SLOT_ATTRIBUTE = "prefixtune_bart_slot"
+MEMO_ATTRIBUTE = "prefixtune_bart_cross_memo"
 ROLES = ("encoder", "decoder", "cross")  # encoder self-attention, decoder self-attention, cross-attention
 INITS = ("random", "uniform")
 
@@ -128,25 +130,83 @@ def prefix_attention_forward(
     if prefix is None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     batch = query.shape[0]
-    prefix_key = _to_batch(prefix[0], batch).to(key.dtype)
-    prefix_value = _to_batch(prefix[1], batch).to(value.dtype)
+    keys, values = _with_prefix(module, slot.role, prefix, key, value, batch)
     mask = mask_with_prefix(
         attention_mask,
         bool(getattr(module, "is_causal", False)),
         query.shape[2],
         key.shape[2],
-        prefix_key.shape[2],
+        prefix[0].shape[2],
         query.device,
     )
     kwargs["is_causal"] = False  # the mask above carries causality
-    return sdpa_attention_forward(
-        module,
-        query,
-        torch.cat([prefix_key, key], dim=2),
-        torch.cat([prefix_value, value], dim=2),
-        mask,
-        **kwargs,
-    )
+    return sdpa_attention_forward(module, query, keys, values, mask, **kwargs)
+
+
+def _with_prefix(
+    module: nn.Module,
+    role: str,
+    prefix: tuple[torch.Tensor, torch.Tensor],
+    key: torch.Tensor,
+    value: torch.Tensor,
+    batch: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """[prefix; keys] and [prefix; values]. In ``generate``'s steps cross-attention gets the same cached encoder
+    keys and values every time (:class:`prefixtune.beam_cache.BeamSharedCrossAttentionCache` never reorders
+    them), so their concatenation is kept on the module while those tensors live and are unchanged, instead of
+    being copied again at every step (the same numbers)."""
+    memo = getattr(module, MEMO_ATTRIBUTE, None) if role == "cross" else None
+    if memo is not None and memo.serves(prefix, key, value, batch):
+        return memo.keys, memo.values
+    keys = torch.cat([_to_batch(prefix[0], batch).to(key.dtype), key], dim=2)
+    values = torch.cat([_to_batch(prefix[1], batch).to(value.dtype), value], dim=2)
+    if role == "cross" and not torch.is_grad_enabled():
+        setattr(module, MEMO_ATTRIBUTE, _CrossMemo(module, prefix, key, value, batch, keys, values))
+    return keys, values
+
+
+class _CrossMemo:
+    """A cross-attention layer's [prefix; encoder] keys and values, valid for the very tensors they came from."""
+
+    def __init__(
+        self,
+        module: nn.Module,
+        prefix: tuple[torch.Tensor, torch.Tensor],
+        key: torch.Tensor,
+        value: torch.Tensor,
+        batch: int,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+    ) -> None:
+        self._sources = (weakref.ref(key), weakref.ref(value))
+        self._stamp = self._stamp_of(prefix, key, value, batch)
+        self.keys, self.values = keys, values
+        weakref.finalize(key, _forget, module, self)  # freed with the cache, not held until the next call
+
+    @staticmethod
+    def _stamp_of(
+        prefix: tuple[torch.Tensor, torch.Tensor], key: torch.Tensor, value: torch.Tensor, batch: int
+    ) -> tuple:
+        return (
+            key._version,
+            value._version,
+            batch,
+            *((t.data_ptr(), tuple(t.shape), t.stride(), t._version) for t in prefix),
+        )
+
+    def serves(
+        self, prefix: tuple[torch.Tensor, torch.Tensor], key: torch.Tensor, value: torch.Tensor, batch: int
+    ) -> bool:
+        return (
+            self._sources[0]() is key
+            and self._sources[1]() is value
+            and self._stamp == self._stamp_of(prefix, key, value, batch)
+        )
+
+
+def _forget(module: nn.Module, memo: _CrossMemo) -> None:
+    if getattr(module, MEMO_ATTRIBUTE, None) is memo:
+        delattr(module, MEMO_ATTRIBUTE)
 
 
 AttentionInterface.register(ATTENTION_NAME, prefix_attention_forward)
