@@ -171,9 +171,11 @@ def bench_batched_decoding(n_prompts: int, batch: int, repeats: int) -> list[dic
     return rows
 
 
-def bench_bart_decoding(n_sources: int, batch: int, repeats: int) -> list[dict]:
-    """BART + prefix with the paper's XSUM decoding (``generate``): one source at a time against
-    right-padded batches, on a demo-sized BART (random weights: every summary runs to max_length)."""
+def bench_bart_decoding(n_sources: int, batches: tuple[int, ...], repeats: int) -> list[dict]:
+    """BART + prefix with the paper's XSUM decoding (``generate``): one source at a time against right-padded
+    batches, on a demo-sized BART (random weights: every summary runs to max_length). The baseline is batch 1
+    at its faster form, with or without the beams sharing their source's cross-attention keys (see
+    ``bart_prefix._beams_share_source``); outputs are compared with batch 1 in transformers' own form."""
     from transformers import BartConfig, BartForConditionalGeneration
 
     from prefixtune.methods.bart_prefix import BartPrefixTuning
@@ -194,30 +196,38 @@ def bench_bart_decoding(n_sources: int, batch: int, repeats: int) -> list[dict]:
     decoding = load_config(ROOT / "config" / "config.yaml")["decoding_by_dataset"]["xsum"]
     kwargs = generate_kwargs(decoding, SimpleNamespace(bos_token_id=0, pad_token_id=1, eos_token_id=2))
 
-    def run(size: int, shared_cross: bool = True) -> list[list[int]]:
+    def run(size: int, share: bool = True) -> list[list[int]]:
         out: list[list[int]] = []
         for start in range(0, n_sources, size):
             chunk = sources[start : start + size]
             width = max(len(s) for s in chunk)
             ids = torch.tensor([s + [1] * (width - len(s)) for s in chunk])
-            cache = BeamSharedCrossAttentionCache() if shared_cross else None
-            sequences = method.generate(ids, ids.ne(1).long(), past_key_values=cache, **kwargs)
+            cache = BeamSharedCrossAttentionCache() if share else None
+            sequences = method.generate(
+                ids, ids.ne(1).long(), beams_share_source=share, past_key_values=cache, **kwargs
+            )
             out += [[t for t in row.tolist() if t != 1] for row in sequences]
         return out
 
-    identical = run(1, shared_cross=False) == run(batch)
-    base = median_seconds(lambda: run(1), repeats, warmup=1)
-    cand = median_seconds(lambda: run(batch), repeats, warmup=1)
+    expected = run(1, share=False)
+    identical = {size: run(size) == expected for size in batches}
+    fns = {(share, 1): lambda share=share: run(1, share) for share in (False, True)}
+    fns |= {(True, size): lambda size=size: run(size) for size in batches}
+    seconds = interleaved_medians(fns, repeats)
+    one = min((key for key in fns if key[1] == 1), key=lambda key: seconds[key])
+    form = {False: "transformers' form", True: "beams sharing their source"}
     return [
         _row(
             f"BART PREFIX summaries, {n_sources} sources of 60-300 tokens (demo-sized BART, CPU)",
-            "batch 1",
-            base,
-            f"right-padded batches of {batch} (the authors')",
-            cand,
+            f"batch 1, {form[one[0]]} (the faster)",
+            seconds[one],
+            f"right-padded batches of {size}",
+            seconds[True, size],
             "≥ 5× on 2 CPU cores",
-            note=f"outputs identical: {identical}",
+            note=f"outputs identical: {identical[size]}; batch 1 in transformers' form: "
+            f"{seconds[False, 1] / seconds[True, size]:.2f}×",
         )
+        for size in batches
     ]
 
 
@@ -232,6 +242,7 @@ def bench_demo_decoding(repeats: int) -> list[dict]:
         ("e2e-tiny-gpt2-prefix", (8, 24), None),
         ("e2e-tiny-gpt2-prefix", (8, 32, 48), ("train", 96)),
         ("xsum-tiny-bart-prefix_xsum_2pct", (8, 16), None),
+        ("xsum-tiny-bart-prefix_xsum_2pct", (8, 32), ("train", 64)),
     ):
         if (runs / run_id / "test.hyp.json").is_file():
             rows += _demo_run_rows(runs / run_id, batches, repeats, sources)
@@ -269,38 +280,43 @@ def _demo_run_rows(
 
     recorded = record["decoding"]
     seq2seq = method.model.config.is_encoder_decoder
-    attention = "sdpa" if seq2seq else str(recorded.get("attention", "eager"))  # describe's default
+    # the decode stage's form and the other one at batch 1: GPT-2's attention (describe's default eager, or
+    # sdpa); BART PREFIX's beams sharing their source's cross-attention keys or transformers' per-beam copies
+    attention, other = (
+        ("shared source", "per beam") if seq2seq else (str(recorded.get("attention", "eager")), "sdpa")
+    )
 
-    def decode(size: int, attention: str = attention) -> list[str]:
-        decoding = {**recorded, "batch_size": size, **({} if seq2seq else {"attention": attention})}
+    def decode(size: int, form: str = attention) -> list[str]:
+        decoding = {**recorded, "batch_size": size, **({} if seq2seq else {"attention": form})}
         with torch.no_grad():
             if seq2seq:
                 max_source = int(spec["hparams"].get("max_source_tokens", DEFAULT_MAX_SOURCE))
-                return summarize(
-                    method, tokenizer, [source_of[k] for k in keys], decoding, max_source, device
-                )
+                options = {"beams_share_source": False} if form == "per beam" else {}
+                sources = [source_of[k] for k in keys]
+                return summarize(method, tokenizer, sources, decoding, max_source, device, **options)
             found = describe(method, tokenizer, keys, source_of, decoding, items_path, device)
             return [found[k] for k in keys]
 
-    expected = decode(1)
+    # the reference: BART in transformers' own form; GPT-2 in the authors' algorithm
+    expected = decode(1, "per beam" if seq2seq else attention)
     identical = {size: decode(size) == expected for size in batches}
     fns = {(attention, size): lambda size=size: decode(size) for size in (1, *batches)}
-    if not seq2seq and attention != "sdpa":  # the other attention's batch 1, for the fairest comparison
-        fns["sdpa", 1] = lambda: decode(1, "sdpa")
+    if attention != other:  # the other form's batch 1, for the fairest comparison
+        fns[other, 1] = lambda: decode(1, other)
     seconds = interleaved_medians(fns, repeats)
     where = f"demo model `{run.name}`, {what} (trained by `make demo`, CPU)"
-    # the baseline is batch 1 at its faster attention (sdpa on CPU), so that neither side is slowed by the other's
+    # the baseline is batch 1 in its faster form (GPT-2: sdpa on CPU), so that neither side is slowed by the other's
     one = min((key for key in fns if key[1] == 1), key=lambda key: seconds[key])
     rows = []
     for size in batches:
-        note = f"outputs identical: {identical[size]}"
+        note = f"outputs identical to batch 1 ({'per beam' if seq2seq else attention}): {identical[size]}"
         if one != (attention, 1):
             same = seconds[attention, 1] / seconds[attention, size]
-            note += f"; against batch 1 with {attention} as well: {same:.2f}×"
+            note += f"; against batch 1 ({attention}) as well: {same:.2f}×"
         rows.append(
             _row(
                 where,
-                f"batch 1, {one[0]}" + (" (its faster attention)" if one != (attention, 1) else ""),
+                f"batch 1, {one[0]}" + (" (the faster form)" if one != (attention, 1) else ""),
                 seconds[one],
                 f"batches of {size}, {attention}",
                 seconds[attention, size],
@@ -513,7 +529,7 @@ def main() -> None:
     rows: list[dict] = []
     for name, bench in (
         ("decoding", lambda: bench_batched_decoding(args.prompts, args.batch, args.repeats)),
-        ("BART decoding", lambda: bench_bart_decoding(16, 8, args.repeats)),
+        ("BART decoding", lambda: bench_bart_decoding(32, (8, 32), args.repeats)),
         ("demo models' decoding", lambda: bench_demo_decoding(args.repeats)),
         ("training", lambda: bench_training(args.train_size, args.repeats)),
         ("length grouping", bench_length_grouping),

@@ -264,6 +264,16 @@ def test_batched_summaries_equal_batch_one(tokenizer, model):
     )
     assert batched == alone
     assert len(set(alone)) > 1 and all(alone)
+    per_beam = summarize(
+        method,
+        tokenizer,
+        sources,
+        {**XSUM_DECODING, "batch_size": 1},
+        512,
+        torch.device("cpu"),
+        beams_share_source=False,
+    )
+    assert per_beam == alone  # transformers' own form: every beam row on its copy of the source
     # the cache summarize uses (cross-attention keys and values not reordered) changes nothing either
     batch = tokenizer(sources, padding=True, return_tensors="pt")
     kwargs = generate_kwargs({**XSUM_DECODING}, tokenizer)
@@ -272,6 +282,63 @@ def test_batched_summaries_equal_batch_one(tokenizer, model):
         batch["input_ids"], batch["attention_mask"], past_key_values=BeamSharedCrossAttentionCache(), **kwargs
     )
     assert torch.equal(kept, stock)
+
+
+def test_beams_of_a_source_share_its_cross_attention_keys(model, monkeypatch):
+    """In ``generate``, a cross-attention step takes each source's beams together over that source's keys and
+    values (read once): the same outputs as every beam row on its own copy, with per-example prefixes and a
+    padded source; outside ``generate`` (no source count) every row is on its own."""
+    from prefixtune.methods import bart_prefix
+
+    torch.manual_seed(2)
+    method = BartPrefixTuning(model, SETTINGS)
+    method.eval()
+    calls = []
+    real = bart_prefix._beams_share_source
+    monkeypatch.setattr(bart_prefix, "_beams_share_source", lambda *a, **k: calls.append(1) or real(*a, **k))
+    attn = model.model.decoder.layers[1].encoder_attn
+    sources, beams, src_len, d = 2, 3, 7, model.config.d_model
+    hidden = torch.randn(sources * beams, 1, d)
+    source = torch.randn(sources, src_len, d).repeat_interleave(beams, dim=0)
+    real_keys = torch.ones(sources * beams, 1, 1, src_len, dtype=torch.bool)
+    real_keys[beams:, ..., -2:] = False  # the second source is padded
+    with torch.no_grad():
+        shared = method.compute_prefixes()
+        per_example = {role: torch.cat([kv, kv.roll(1, dims=-1)], dim=1) for role, kv in shared.items()}
+        with method.injected(per_example):
+            alone, _ = attn(hidden, key_value_states=source, attention_mask=real_keys)
+            assert not calls
+            method.store.examples = sources
+            together, _ = attn(hidden, key_value_states=source, attention_mask=real_keys)
+            method.store.examples = None
+    assert calls
+    assert max_diff(together, alone) < 1e-6
+    assert max_diff(together[:beams], together[beams:]) > 1e-2  # each source its own prefix and keys
+
+
+def test_generate_with_beams_sharing_their_source_equals_every_beam_on_its_own(tokenizer, model):
+    torch.manual_seed(4)
+    method = BartPrefixTuning(model, SETTINGS)
+    with torch.no_grad():
+        for p in method.trainable_parameters():
+            p.normal_(0, 0.5)
+    method.eval()
+    batch = tokenizer([src for src, _ in TASK], padding=True, return_tensors="pt")
+    kwargs = {**generate_kwargs({**XSUM_DECODING}, tokenizer), "output_logits": True}
+    kwargs["return_dict_in_generate"] = True
+    runs = [
+        method.generate(
+            batch["input_ids"],
+            batch["attention_mask"],
+            beams_share_source=share,
+            past_key_values=BeamSharedCrossAttentionCache(),
+            **kwargs,
+        )
+        for share in (False, True)
+    ]
+    assert torch.equal(runs[0].sequences, runs[1].sequences)
+    assert max(max_diff(a, b) for a, b in zip(runs[0].logits, runs[1].logits, strict=True)) < 1e-4
+    assert method.store.examples is None
 
 
 def test_cross_attention_prefix_is_joined_once_per_search_and_freed_with_it(tokenizer, model, monkeypatch):

@@ -13,7 +13,8 @@ What is faithful (official_code.md §2.2, §4.2, §5.2):
 - ``generate``: the same attention function runs at every step. A prefix computed for one task (batch 1) is
   broadcast to whatever batch reaches the layer, the source batch B in the encoder and B x beams in the decoder
   (per-example prefixes are repeat-interleaved to the beam batch); cross-attention caches only the encoder's
-  keys/values and the prefix is prepended to them once per search (kept while those cached tensors are unchanged).
+  keys/values and the prefix is prepended to them once per search (kept while those cached tensors are unchanged),
+  for each source once, since its beams attend together over it (``beams_share_source``).
 - The LM is frozen but in train mode while training (dropout 0.1 on, as under PyTorch Lightning; setting
   ``lm_dropout``); random init = PyTorch defaults (Embedding N(0, 1)), ``init: uniform`` = uniform(0, 1) on the
   three embeddings (the paper appendix's wording).
@@ -62,10 +63,18 @@ INITS = ("random", "uniform")
 
 
 class PrefixStore:
-    """The prefixes of the forward or ``generate`` call under way: role -> (2L, b, H, P, head_dim), b = 1 or B."""
+    """The prefixes of the forward or ``generate`` call under way: role -> (2L, b, H, P, head_dim), b = 1 or B;
+    inside ``generate``, ``examples`` is the number of sources (the beam batch has ``examples`` x beams rows)."""
 
     def __init__(self) -> None:
         self.active: dict[str, torch.Tensor] = {}
+        self.examples: int | None = None
+
+    def beams(self, rows: int) -> int:
+        """Rows per source in a batch of ``rows`` (1 outside ``generate`` or where rows are not a multiple)."""
+        if self.examples is None or rows <= self.examples or rows % self.examples:
+            return 1
+        return rows // self.examples
 
     def key_value(self, role: str, layer: int) -> tuple[torch.Tensor, torch.Tensor] | None:
         kv = self.active.get(role)
@@ -129,6 +138,9 @@ def prefix_attention_forward(
     prefix = slot.store.key_value(slot.role, slot.layer) if slot is not None else None
     if prefix is None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    beams = slot.store.beams(query.shape[0]) if slot.role == "cross" and query.shape[2] == 1 else 1
+    if beams > 1:
+        return _beams_share_source(module, query, key, value, attention_mask, prefix, beams, **kwargs)
     batch = query.shape[0]
     keys, values = _with_prefix(module, slot.role, prefix, key, value, batch)
     mask = mask_with_prefix(
@@ -143,6 +155,35 @@ def prefix_attention_forward(
     return sdpa_attention_forward(module, query, keys, values, mask, **kwargs)
 
 
+def _beams_share_source(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    prefix: tuple[torch.Tensor, torch.Tensor],
+    beams: int,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """Cross-attention of one beam-search step with each source's keys and values read once for its beams.
+
+    ``generate`` repeats every source's encoder output to its beams (``repeat_interleave``: rows ``b * beams`` to
+    ``b * beams + beams - 1``) and a beam's successors stay with their source, so the beams of a source attend
+    over equal keys and values. Here the source's first row is joined to the prefix once per search and its
+    beams' queries are taken together, ``[sources, heads, beams, dim]``, as one sdpa call: the same attention,
+    summed by a kernel of another shape (last-bit differences at most; batched outputs are tested equal to
+    batch-1 ones, which take this path too)."""
+    rows, heads, _, dim = query.shape
+    sources = rows // beams
+    keys, values = _with_prefix(module, "cross", prefix, key, value, sources, beams)
+    mask = None if attention_mask is None else attention_mask[::beams]
+    mask = mask_with_prefix(mask, False, 1, key.shape[2], prefix[0].shape[2], query.device)
+    by_source = query.view(sources, beams, heads, dim).transpose(1, 2)
+    kwargs["is_causal"] = False
+    out, _ = sdpa_attention_forward(module, by_source, keys, values, mask, **kwargs)  # [sources, beams, H, d]
+    return out.reshape(rows, 1, heads, dim), None
+
+
 def _with_prefix(
     module: nn.Module,
     role: str,
@@ -150,18 +191,23 @@ def _with_prefix(
     key: torch.Tensor,
     value: torch.Tensor,
     batch: int,
+    stride: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """[prefix; keys] and [prefix; values]. In ``generate``'s steps cross-attention gets the same cached encoder
-    keys and values every time (:class:`prefixtune.beam_cache.BeamSharedCrossAttentionCache` never reorders
-    them), so their concatenation is kept on the module while those tensors live and are unchanged, instead of
-    being copied again at every step (the same numbers)."""
+    """[prefix; keys] and [prefix; values], for ``batch`` rows: every ``stride``-th row of ``key``/``value``.
+
+    In ``generate``'s steps cross-attention gets the same cached encoder keys and values every time
+    (:class:`prefixtune.beam_cache.BeamSharedCrossAttentionCache` never reorders them), so their concatenation is
+    kept on the module while those tensors live and are unchanged, instead of being copied again at every step
+    (the same numbers)."""
     memo = getattr(module, MEMO_ATTRIBUTE, None) if role == "cross" else None
-    if memo is not None and memo.serves(prefix, key, value, batch):
+    if memo is not None and memo.serves(prefix, key, value, (batch, stride)):
         return memo.keys, memo.values
-    keys = torch.cat([_to_batch(prefix[0], batch).to(key.dtype), key], dim=2)
-    values = torch.cat([_to_batch(prefix[1], batch).to(value.dtype), value], dim=2)
+    key_rows, value_rows = (key, value) if stride == 1 else (key[::stride], value[::stride])
+    keys = torch.cat([_to_batch(prefix[0], batch).to(key.dtype), key_rows], dim=2)
+    values = torch.cat([_to_batch(prefix[1], batch).to(value.dtype), value_rows], dim=2)
     if role == "cross" and not torch.is_grad_enabled():
-        setattr(module, MEMO_ATTRIBUTE, _CrossMemo(module, prefix, key, value, batch, keys, values))
+        memo = _CrossMemo(module, prefix, key, value, (batch, stride), keys, values)
+        setattr(module, MEMO_ATTRIBUTE, memo)
     return keys, values
 
 
@@ -174,7 +220,7 @@ class _CrossMemo:
         prefix: tuple[torch.Tensor, torch.Tensor],
         key: torch.Tensor,
         value: torch.Tensor,
-        batch: int,
+        batch: tuple[int, int],
         keys: torch.Tensor,
         values: torch.Tensor,
     ) -> None:
@@ -185,7 +231,10 @@ class _CrossMemo:
 
     @staticmethod
     def _stamp_of(
-        prefix: tuple[torch.Tensor, torch.Tensor], key: torch.Tensor, value: torch.Tensor, batch: int
+        prefix: tuple[torch.Tensor, torch.Tensor],
+        key: torch.Tensor,
+        value: torch.Tensor,
+        batch: tuple[int, int],
     ) -> tuple:
         return (
             key._version,
@@ -195,7 +244,11 @@ class _CrossMemo:
         )
 
     def serves(
-        self, prefix: tuple[torch.Tensor, torch.Tensor], key: torch.Tensor, value: torch.Tensor, batch: int
+        self,
+        prefix: tuple[torch.Tensor, torch.Tensor],
+        key: torch.Tensor,
+        value: torch.Tensor,
+        batch: tuple[int, int],
     ) -> bool:
         return (
             self._sources[0]() is key
@@ -313,10 +366,25 @@ class BartPrefixTuning(TuningMethod):
             ).logits
 
     @torch.no_grad()
-    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **generate_kwargs: Any) -> Any:
-        """``model.generate`` with the prefixes; call ``eval()`` first (prefix dropout, LM dropout)."""
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        beams_share_source: bool = True,
+        **generate_kwargs: Any,
+    ) -> Any:
+        """``model.generate`` with the prefixes; call ``eval()`` first (prefix dropout, LM dropout).
+
+        ``beams_share_source``: cross-attention reads each source's keys and values once for all its beams
+        (:func:`_beams_share_source`); ``False`` gives every beam row its own copy, as transformers does."""
         with self.injected(self.compute_prefixes()):
-            return self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **generate_kwargs)
+            self.store.examples = input_ids.shape[0] if beams_share_source else None
+            try:
+                return self.model.generate(
+                    input_ids=input_ids, attention_mask=attention_mask, **generate_kwargs
+                )
+            finally:
+                self.store.examples = None
 
     def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError("bart_prefix is a seq2seq method: use seq2seq_logits")
