@@ -155,15 +155,14 @@ def bench_batched_decoding(n_prompts: int, batch: int, repeats: int) -> list[dic
         return out
 
     identical = per_task() == mixed()
-    base = median_seconds(per_task, repeats, warmup=1)
-    cand = median_seconds(mixed, repeats, warmup=1)
+    seconds = interleaved_medians({"per task": per_task, "mixed": mixed}, repeats)
     rows.append(
         _row(
             "mixed-prefix batches (2 tasks interleaved)",
             f"per-task batches of ≤ {batch}",
-            base,
+            seconds["per task"],
             f"mixed batches of {batch}",
-            cand,
+            seconds["mixed"],
             "≈ 1× (one batch serves every task)",
             note=f"outputs identical: {identical}",
         )
