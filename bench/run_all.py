@@ -290,9 +290,9 @@ def _demo_run_rows(
         with torch.no_grad():
             if seq2seq:
                 max_source = int(spec["hparams"].get("max_source_tokens", DEFAULT_MAX_SOURCE))
-                options = {"beams_share_source": False} if form == "per beam" else {}
+                decoding["beams_share_source"] = form != "per beam"
                 sources = [source_of[k] for k in keys]
-                return summarize(method, tokenizer, sources, decoding, max_source, device, **options)
+                return summarize(method, tokenizer, sources, decoding, max_source, device)
             found = describe(method, tokenizer, keys, source_of, decoding, items_path, device)
             return [found[k] for k in keys]
 

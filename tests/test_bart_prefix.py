@@ -268,10 +268,9 @@ def test_batched_summaries_equal_batch_one(tokenizer, model):
         method,
         tokenizer,
         sources,
-        {**XSUM_DECODING, "batch_size": 1},
+        {**XSUM_DECODING, "batch_size": 1, "beams_share_source": False},
         512,
         torch.device("cpu"),
-        beams_share_source=False,
     )
     assert per_beam == alone  # transformers' own form: every beam row on its copy of the source
     # the cache summarize uses (cross-attention keys and values not reordered) changes nothing either

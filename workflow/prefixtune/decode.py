@@ -195,13 +195,13 @@ def summarize(
     decoding: dict[str, Any],
     max_source: int,
     device: torch.device,
-    **method_options: Any,  # noqa: ANN401 (passed to the method's generate, e.g. beams_share_source)
 ) -> list[str]:
     """XSUM: ``generate`` on batches of sources (official_code.md §5.2), decoded without special tokens; the
     sources are batched shortest first (less padding), the summaries returned in the sources' order."""
     kwargs = generate_kwargs(decoding, tokenizer)
     batch_size = int(decoding.get("batch_size", 8))
     cleanup = bool(decoding.get("cleanup_spaces", True))
+    share = bool(decoding.get("beams_share_source", True))  # BART PREFIX only
     lengths = [len(ids) for ids in tokenizer(sources, truncation=True, max_length=max_source)["input_ids"]]
     order = sorted(range(len(sources)), key=lambda i: lengths[i])
     texts: dict[int, str] = {}
@@ -218,7 +218,11 @@ def summarize(
             # beam search with the encoder's keys and values kept in place (not copied per step): same outputs
             cache = BeamSharedCrossAttentionCache() if kwargs["num_beams"] > 1 else None
             out = method.generate(
-                batch["input_ids"], batch["attention_mask"], past_key_values=cache, **kwargs, **method_options
+                batch["input_ids"],
+                batch["attention_mask"],
+                beams_share_source=share,
+                past_key_values=cache,
+                **kwargs,
             )
         decoded = tokenizer.batch_decode(out, skip_special_tokens=True, clean_up_tokenization_spaces=False)
         for i, text in zip(chunk, decoded, strict=True):

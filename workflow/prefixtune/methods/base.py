@@ -101,8 +101,16 @@ class TuningMethod(ABC):
             input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids
         ).logits
 
-    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        """transformers' ``generate`` on an encoder-decoder, with whatever the method adds."""
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        beams_share_source: bool = True,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        """transformers' ``generate`` on an encoder-decoder, with whatever the method adds. The stock attention
+        gives every beam row its own copy of the source; ``beams_share_source`` is for methods whose attention
+        can share it (BART PREFIX)."""
         return self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
 
     def initialize_for_training(self) -> None:  # noqa: B027 (optional hook, a no-op by default)
