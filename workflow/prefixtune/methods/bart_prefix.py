@@ -212,7 +212,8 @@ def _with_prefix(
 
 
 class _CrossMemo:
-    """A cross-attention layer's [prefix; encoder] keys and values, valid for the very tensors they came from."""
+    """A cross-attention layer's [prefix; encoder] keys and values, valid for the very tensors they came from and
+    the same ``layout`` (rows of the result, stride over the cached rows)."""
 
     def __init__(
         self,
@@ -220,12 +221,12 @@ class _CrossMemo:
         prefix: tuple[torch.Tensor, torch.Tensor],
         key: torch.Tensor,
         value: torch.Tensor,
-        batch: tuple[int, int],
+        layout: tuple[int, int],
         keys: torch.Tensor,
         values: torch.Tensor,
     ) -> None:
         self._sources = (weakref.ref(key), weakref.ref(value))
-        self._stamp = self._stamp_of(prefix, key, value, batch)
+        self._stamp = self._stamp_of(prefix, key, value, layout)
         self.keys, self.values = keys, values
         weakref.finalize(key, _forget, module, self)  # freed with the cache, not held until the next call
 
@@ -234,12 +235,12 @@ class _CrossMemo:
         prefix: tuple[torch.Tensor, torch.Tensor],
         key: torch.Tensor,
         value: torch.Tensor,
-        batch: tuple[int, int],
+        layout: tuple[int, int],
     ) -> tuple:
         return (
             key._version,
             value._version,
-            batch,
+            layout,
             *((t.data_ptr(), tuple(t.shape), t.stride(), t._version) for t in prefix),
         )
 
@@ -248,12 +249,12 @@ class _CrossMemo:
         prefix: tuple[torch.Tensor, torch.Tensor],
         key: torch.Tensor,
         value: torch.Tensor,
-        batch: tuple[int, int],
+        layout: tuple[int, int],
     ) -> bool:
         return (
             self._sources[0]() is key
             and self._sources[1]() is value
-            and self._stamp == self._stamp_of(prefix, key, value, batch)
+            and self._stamp == self._stamp_of(prefix, key, value, layout)
         )
 
 
