@@ -7,7 +7,7 @@ import argparse
 import torch
 
 from common import median_seconds, random_gpt2
-from prefixtune.beam_search import BeamSettings, beam_search
+from prefixtune.decoding.beam_search import BeamSettings, beam_search
 
 
 def main() -> None:

@@ -29,9 +29,9 @@ from common import (
     training_batch,
     training_step,
 )
-from prefixtune.beam_search import BeamSettings
+from prefixtune.decoding.beam_search import BeamSettings
 from prefixtune.methods import build_method
-from prefixtune.train import autocast_context, resolve_precision
+from prefixtune.training.train import autocast_context, resolve_precision
 
 
 def _synced(fn: Callable[[], object], device: torch.device) -> Callable[[], object]:

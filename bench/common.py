@@ -49,8 +49,8 @@ def prefix_decoders(
 ) -> tuple[Callable[[], list[list[int]]], Callable[[int], list[list[int]]]]:
     """The two ways of decoding ``prompts`` behind ``method``'s prefix: one at a time (the authors' loop) and in
     batches of a given size (``beam_search_batch``), each returning the best sequences in prompt order."""
-    from prefixtune.beam_search import beam_search
-    from prefixtune.beam_search_batched import beam_search_batch
+    from prefixtune.decoding.beam_search import beam_search
+    from prefixtune.decoding.beam_search_batched import beam_search_batch
 
     model = method.model
 
@@ -120,7 +120,7 @@ def training_step(
     method: object, loss_mode: str, batch: torch.Tensor, labels: torch.Tensor
 ) -> Callable[[], None]:
     """One optimizer step of a tuning method on a fixed batch (AdamW, clipping at 1.0, as the trainer)."""
-    from prefixtune.train import lm_loss
+    from prefixtune.training.train import lm_loss
 
     method.train()
     params = method.trainable_parameters()

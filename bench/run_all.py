@@ -36,13 +36,13 @@ from common import (
     training_batch,
     training_step,
 )
-from prefixtune.beam_cache import BeamSharedCrossAttentionCache
-from prefixtune.beam_search import BeamSettings
-from prefixtune.beam_search_batched import beam_search_batch, mixed_prefix_cache
+from prefixtune.cluster.plan import load_config
+from prefixtune.decoding.beam_cache import BeamSharedCrossAttentionCache
+from prefixtune.decoding.beam_search import BeamSettings
+from prefixtune.decoding.beam_search_batched import beam_search_batch, mixed_prefix_cache
 from prefixtune.methods import build_method
-from prefixtune.plan import load_config
-from prefixtune.seq2seq import generate_kwargs
-from prefixtune.train import epoch_batches, lm_loss, padding_share
+from prefixtune.training.seq2seq import generate_kwargs
+from prefixtune.training.train import epoch_batches, lm_loss, padding_share
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -254,8 +254,8 @@ def _demo_run_rows(
     run: Path, batches: tuple[int, ...], repeats: int, sources: tuple[str, int] | None
 ) -> list[dict]:
     from prefixtune.data.records import EvalItem, read_jsonl
-    from prefixtune.decode import describe, load_for_decoding, summarize
-    from prefixtune.seq2seq import DEFAULT_MAX_SOURCE
+    from prefixtune.decoding.decode import describe, load_for_decoding, summarize
+    from prefixtune.training.seq2seq import DEFAULT_MAX_SOURCE
 
     spec = json.loads((run / "run.json").read_text())["spec"]
     record = json.loads((run / "test.hyp.json").read_text())

@@ -20,15 +20,20 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from prefixtune.cli import main
+from prefixtune.data.download import download
 from prefixtune.data.errors import DataError
 from prefixtune.data.prepare import prepare
 from prefixtune.data.records import Pair, write_jsonl
-from prefixtune.download import download
 from prefixtune.grid import expand_runs
 from prefixtune.methods import build_method
 from prefixtune.metrics.score import score_files
 from prefixtune.models.loading import load_tokenizer
-from prefixtune.train import CheckpointMismatchError, NonFiniteLossError, TimeBudgetExceeded, train_run
+from prefixtune.training.train import (
+    CheckpointMismatchError,
+    NonFiniteLossError,
+    TimeBudgetExceeded,
+    train_run,
+)
 from tiny_models import load_tiny, save_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -287,7 +292,7 @@ def test_a_checkpoint_from_other_settings_is_refused(model_dir, train_file, tmp_
         calls["n"] += 1
         return 1e9 if calls["n"] > 2 else 0.0
 
-    monkeypatch.setattr("prefixtune.train._now", clock)
+    monkeypatch.setattr("prefixtune.training.train._now", clock)
     ckpt, out = tmp_path / "ck", tmp_path / "trained"
     with pytest.raises(TimeBudgetExceeded):
         train_run(_spec(), train_file, model_dir, out, tmp_path / "run.json", ckpt, 100.0)
@@ -301,7 +306,7 @@ def test_a_checkpoint_from_other_settings_is_refused(model_dir, train_file, tmp_
 
 
 def test_a_non_finite_loss_stops_with_the_step_and_value(model_dir, train_file, tmp_path, monkeypatch):
-    import prefixtune.train as train_module
+    import prefixtune.training.train as train_module
 
     real = train_module.lm_loss
     calls = {"n": 0}
@@ -319,7 +324,7 @@ def test_a_non_finite_loss_stops_with_the_step_and_value(model_dir, train_file, 
 
 
 def test_an_infinite_loss_is_caught_too(model_dir, train_file, tmp_path, monkeypatch):
-    import prefixtune.train as train_module
+    import prefixtune.training.train as train_module
 
     monkeypatch.setattr(train_module, "lm_loss", lambda logits, labels, mode: logits.sum() * torch.inf)
     with pytest.raises(NonFiniteLossError, match=r"loss is (inf|-inf|nan) at optimizer step 1/"):

@@ -11,13 +11,13 @@ import pytest
 import torch
 from transformers.models.bart.modeling_bart import shift_tokens_right
 
-from prefixtune.beam_cache import BeamSharedCrossAttentionCache
-from prefixtune.decode import summarize
+from prefixtune.cluster.plan import load_config
+from prefixtune.decoding.beam_cache import BeamSharedCrossAttentionCache
+from prefixtune.decoding.decode import summarize
 from prefixtune.methods.bart_prefix import ATTENTION_NAME, ROLES, BartPrefixTuning, mask_with_prefix
+from prefixtune.methods.params_bart import bart_large_config, bart_prefix_parameter_counts
 from prefixtune.models.tiny_bart import BART_LARGE_GENERATION, BOS_ID, EOS_ID, PAD_ID
-from prefixtune.params_bart import bart_large_config, bart_prefix_parameter_counts
-from prefixtune.plan import load_config
-from prefixtune.seq2seq import generate_kwargs
+from prefixtune.training.seq2seq import generate_kwargs
 from tiny_bart_models import load_tiny_bart, one_thread, tiny_bart_dir
 
 SETTINGS = {"prefix_length": 4, "mid_dim": 24}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from prefixtune.beam_search import BeamSettings, _Hypotheses, beam_search
+from prefixtune.decoding.beam_search import BeamSettings, _Hypotheses, beam_search
 from prefixtune.methods.prefix import cache_from_prefix
 from tiny_models import load_tiny, save_tiny_model
 
@@ -79,7 +79,7 @@ def test_hypotheses_normalise_by_prompt_plus_generated_length():
 def test_ban_matches_the_row_by_row_rule():
     """transformers 3.2's rule, row by row: a bad word's last token is banned where the history ends with the
     rest of it (histories of random tokens from a 4-token vocabulary, so that many rows match)."""
-    from prefixtune.beam_search import BadWords
+    from prefixtune.decoding.beam_search import BadWords
 
     generator = torch.Generator().manual_seed(0)
     bad_words = [[2], [1, 3], [0, 1, 2], [3, 3, 3, 3, 3, 3, 3, 3, 1]]  # the last is longer than every history

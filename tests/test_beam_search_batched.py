@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from prefixtune.beam_search import BeamSettings, beam_search
-from prefixtune.beam_search_batched import beam_search_batch, mixed_prefix_cache
-from prefixtune.decode import bad_words_ids
+from prefixtune.decoding.beam_search import BeamSettings, beam_search
+from prefixtune.decoding.beam_search_batched import beam_search_batch, mixed_prefix_cache
+from prefixtune.decoding.decode import bad_words_ids
 from prefixtune.methods import build_method
 from tiny_models import load_tiny, save_pretrained_tiny_model
 
@@ -129,7 +129,7 @@ def test_preallocated_cache_matches_the_dynamic_cache():
     transformers' DynamicLayer holds; a step beyond its room is refused."""
     from transformers import DynamicCache
 
-    from prefixtune.beam_cache import preallocate
+    from prefixtune.decoding.beam_cache import preallocate
 
     generator = torch.Generator().manual_seed(0)
     keys, values = torch.randn(6, 2, 4, 3, generator=generator), torch.randn(6, 2, 4, 3, generator=generator)
@@ -167,7 +167,7 @@ def test_preallocated_cache_copies_only_the_steps_of_beams_within_an_example(sha
     refused, and so is a step beyond the cache's room."""
     from transformers import DynamicCache
 
-    from prefixtune.beam_cache import PreallocatedBeamLayer, SharedPrefixBeamLayer, preallocate
+    from prefixtune.decoding.beam_cache import PreallocatedBeamLayer, SharedPrefixBeamLayer, preallocate
 
     generator = torch.Generator().manual_seed(1)
     prompt = torch.randn(4, 2, 4, 3, generator=generator)  # 4 examples, each given 2 beams
@@ -217,7 +217,7 @@ def test_shared_prefix_attention_equals_eager_attention_over_full_rows():
 
     from transformers.models.gpt2.modeling_gpt2 import eager_attention_forward
 
-    from prefixtune.beam_attention import shared_prefix_attention
+    from prefixtune.decoding.beam_attention import shared_prefix_attention
 
     generator = torch.Generator().manual_seed(2)
     examples, beams, heads, width, steps, dim = 3, 4, 2, 6, 5, 8
@@ -251,9 +251,9 @@ def test_describe_decodes_with_the_configured_attention(trained_tiny, monkeypatc
 
     from transformers.models.gpt2 import modeling_gpt2
 
-    from prefixtune import beam_search_batched
-    from prefixtune.decode import describe
-    from prefixtune.plan import load_config
+    from prefixtune.cluster.plan import load_config
+    from prefixtune.decoding import beam_search_batched
+    from prefixtune.decoding.decode import describe
 
     tokenizer, model = trained_tiny
     model.set_attn_implementation("sdpa")
@@ -303,7 +303,7 @@ def test_eager_step_mask_gives_the_logits_of_the_mask_transformers_builds(traine
     are bit-identical to those from the 2D mask transformers expands itself (left padding, one prefix)."""
     import copy
 
-    from prefixtune.beam_search_batched import _left_pad, _StepMask
+    from prefixtune.decoding.beam_search_batched import _left_pad, _StepMask
 
     tokenizer, model = trained_tiny
     model.set_attn_implementation("eager")

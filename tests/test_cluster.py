@@ -10,10 +10,10 @@ import pytest
 import torch
 import yaml
 
-from prefixtune.forecast import forecast_table, train_examples
-from prefixtune.gpu_smoke import NoGpuError, gpu_smoke
+from prefixtune.cluster.forecast import forecast_table, train_examples
+from prefixtune.cluster.gpu_smoke import NoGpuError, gpu_smoke
 from prefixtune.grid import expand_runs
-from prefixtune.schedule import planned_steps
+from prefixtune.training.schedule import planned_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ import torch
 
 from prefixtune.methods import build_method
 from prefixtune.methods.adapter import adapter_parameter_count, bottleneck_for_percent
-from prefixtune.params import method_parameters
+from prefixtune.methods.params import method_parameters
 from tiny_models import load_tiny, save_tiny_model
 
 ADAPTER = {"loss": "token_mean", "lm_dropout": True, "design": "lin", "bottleneck": 4, "init": "gpt2"}

@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from prefixtune.beam_search import BeamSettings, beam_search
 from prefixtune.data.records import Pair
+from prefixtune.decoding.beam_search import BeamSettings, beam_search
 from prefixtune.methods import build_method
 from prefixtune.methods.word_init import lm_key_values, word_token_ids
-from prefixtune.train import collate, encode_pair, lm_loss
+from prefixtune.training.train import collate, encode_pair, lm_loss
 from tiny_models import load_tiny, save_pretrained_tiny_model
 
 WORD = "table-to-text:"

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from prefixtune.data.records import EvalItem, Pair, write_jsonl
-from prefixtune.decode import decode_split
+from prefixtune.decoding.decode import decode_split
 from prefixtune.models.loading import is_seq2seq, load_tokenizer
-from prefixtune.seq2seq import (
+from prefixtune.training.seq2seq import (
     IGNORE,
     Seq2SeqExample,
     collate_seq2seq,
@@ -18,7 +18,7 @@ from prefixtune.seq2seq import (
     generate_kwargs,
     seq2seq_loss,
 )
-from prefixtune.train import train_run
+from prefixtune.training.train import train_run
 from tiny_bart_models import one_thread, tiny_bart_dir
 
 XSUM_DECODING = {
@@ -157,7 +157,7 @@ def test_references_are_truncated_as_the_authors_label_ids(tmp_path):
 
     short, cut = truncate_references(["Oil prices fell .", long_ref], tokenizer, 100)
     assert short == "Oil prices fell."
-    from prefixtune.decode import clean_up_tokenization
+    from prefixtune.models.detokenize import clean_up_tokenization
 
     assert len(tokenizer(cut)["input_ids"]) <= 100 and clean_up_tokenization(long_ref).startswith(cut[:-1])
     plain = score_files("xsum", tmp_path / "hyp.txt", tmp_path / "refs.txt")["metrics"]

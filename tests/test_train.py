@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from prefixtune.data.records import Pair, write_jsonl
-from prefixtune.train import IGNORE, TimeBudgetExceeded, encode_pair, lm_loss, train_run
+from prefixtune.training.train import IGNORE, TimeBudgetExceeded, encode_pair, lm_loss, train_run
 from tiny_models import load_tiny, save_tiny_model
 
 
@@ -79,7 +79,7 @@ def test_killed_job_resumes_to_the_same_result(method, model_dir, train_file, tm
         calls["n"] += 1
         return 1e9 if calls["n"] > 4 else 0.0
 
-    monkeypatch.setattr("prefixtune.train._now", clock)
+    monkeypatch.setattr("prefixtune.training.train._now", clock)
     with pytest.raises(TimeBudgetExceeded):
         train_run(
             spec(method), train_file, model_dir, tmp_path / "b", tmp_path / "b.json", tmp_path / "ck_b", 100.0
@@ -188,7 +188,7 @@ def test_kill_9_midway_then_rerun_gives_bit_identical_parameters(method, signum,
 
 
 def test_length_grouped_batches_waste_little_padding_and_follow_the_seed():
-    from prefixtune.train import epoch_batches, padding_share
+    from prefixtune.training.train import epoch_batches, padding_share
 
     rng = torch.Generator().manual_seed(0)
     lengths = (torch.randint(10, 80, (2000,), generator=rng)).tolist()  # E2E-like spread of token lengths
@@ -202,7 +202,7 @@ def test_length_grouped_batches_waste_little_padding_and_follow_the_seed():
 
 
 def test_precision_is_fp32_on_cpu_and_recorded(model_dir, train_file, tmp_path):
-    from prefixtune.train import resolve_precision
+    from prefixtune.training.train import resolve_precision
 
     assert resolve_precision({"precision": "bf16"}, torch.device("cpu")) == "fp32"
     with pytest.raises(ValueError, match="hparams.precision 'fp8': expected fp32, bf16 or fp16"):

@@ -35,7 +35,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
 
 
 def cmd_download(args: argparse.Namespace) -> None:
-    from prefixtune.download import download
+    from prefixtune.data.download import download
 
     download(args.url, args.out, args.sha256 or None)
 
@@ -68,7 +68,7 @@ def cmd_xsum_split(args: argparse.Namespace) -> None:
 
 def cmd_base_model(args: argparse.Namespace) -> None:
     if args.hub_id:
-        from prefixtune.download import download_hub_model
+        from prefixtune.data.download import download_hub_model
 
         download_hub_model(args.hub_id, args.revision, args.out)
         return
@@ -93,7 +93,7 @@ def cmd_base_model(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from prefixtune.train import TimeBudgetExceeded, train_run
+    from prefixtune.training.train import TimeBudgetExceeded, train_run
 
     # stop early enough to checkpoint: the margin, but never more than a fifth of a short limit
     margin = min(args.safety_margin_min, 0.2 * args.time_budget_min)
@@ -116,13 +116,13 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_gpu_smoke(args: argparse.Namespace) -> None:
-    from prefixtune.gpu_smoke import gpu_smoke
+    from prefixtune.cluster.gpu_smoke import gpu_smoke
 
     gpu_smoke(args.out, allow_cpu=args.allow_cpu)
 
 
 def cmd_decode(args: argparse.Namespace) -> None:
-    from prefixtune.decode import decode_split
+    from prefixtune.decoding.decode import decode_split
 
     decode_split(args.spec, args.items, args.base_model, args.trained, args.out, args.decoding, args.limit)
 
@@ -172,7 +172,7 @@ def cmd_convert_bleurt(args: argparse.Namespace) -> None:
 
 
 def cmd_params(args: argparse.Namespace) -> None:
-    from prefixtune.params import method_parameters
+    from prefixtune.methods.params import method_parameters
 
     settings: dict = {}
     if args.method == "prefix":
@@ -210,12 +210,12 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
-    from prefixtune.plan import load_config, plan_table
+    from prefixtune.cluster.plan import load_config, plan_table
 
     config = load_config(args.configfile)
     print(plan_table(config), end="")
     if args.forecast:
-        from prefixtune.forecast import forecast_table
+        from prefixtune.cluster.forecast import forecast_table
 
         results = args.results or Path(config["paths"]["results"])
         print("\nForecast of the training compute (from " + str(results) + "):\n")

@@ -196,7 +196,8 @@ def _with_prefix(
     """[prefix; keys] and [prefix; values], for ``batch`` rows: every ``stride``-th row of ``key``/``value``.
 
     In ``generate``'s steps cross-attention gets the same cached encoder keys and values every time
-    (:class:`prefixtune.beam_cache.BeamSharedCrossAttentionCache` never reorders them), so their concatenation is
+    (:class:`prefixtune.decoding.beam_cache.BeamSharedCrossAttentionCache` never reorders them), so their
+    concatenation is
     kept on the module while those tensors live and are unchanged, instead of being copied again at every step
     (the same numbers)."""
     memo = getattr(module, MEMO_ATTRIBUTE, None) if role == "cross" else None

@@ -34,7 +34,7 @@ def read_lines(path: str | Path) -> list[str]:
 
 def truncate_references(refs: list[str], tokenizer: Any, max_tokens: int) -> list[str]:  # noqa: ANN401
     """``<s> ref </s>`` truncated to ``max_tokens`` ids and decoded as the authors' test loop did."""
-    from prefixtune.decode import clean_up_tokenization
+    from prefixtune.models.detokenize import clean_up_tokenization
 
     out = []
     for ref in refs:

@@ -23,6 +23,11 @@ PAD_TOKEN = "[PAD]"
 EOS_TOKEN = "<|endoftext|>"
 
 
+def pick_device() -> torch.device:
+    """The GPU where one is visible, else the CPU (training and decoding)."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def is_seq2seq(model_dir: str | Path) -> bool:
     """Whether ``model_dir`` holds an encoder-decoder (BART) rather than a causal LM (GPT-2)."""
     config = Path(model_dir) / "config.json"

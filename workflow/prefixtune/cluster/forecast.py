@@ -18,7 +18,7 @@ from typing import Any
 
 from prefixtune.data.subsample import subset_sizes
 from prefixtune.grid import artifact_runs, expand_runs
-from prefixtune.schedule import planned_steps
+from prefixtune.training.schedule import planned_steps
 
 
 @functools.cache  # one count per prepared file, not one per run

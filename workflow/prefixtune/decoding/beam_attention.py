@@ -2,7 +2,7 @@
 
 The K beams of an example share its prefix and prompt keys and values (beams differ only in what they
 generated). Eager attention over a per-beam cache reads that shared part K times per step; here it is kept once
-per example (:class:`prefixtune.beam_cache.SharedPrefixBeamLayer`) and multiplied by the example's K queries at
+per example (:class:`prefixtune.decoding.beam_cache.SharedPrefixBeamLayer`) and multiplied by the example's K queries at
 once, while each beam's own generated positions are read as before. The numbers are eager attention's
 (``matmul, scale, mask, softmax, matmul``: transformers 3.2's algorithm); only the last sum is taken in two parts
 (shared positions, then generated ones), so results can differ from a single sum in the last bit, like any change

@@ -14,7 +14,7 @@ import torch
 from transformers import BartForConditionalGeneration, GPT2Config, GPT2LMHeadModel
 
 from prefixtune.methods import METHODS, build_method
-from prefixtune.params_bart import bart_large_config
+from prefixtune.methods.params_bart import bart_large_config
 
 PAPER_MODELS: dict[str, dict[str, int]] = {
     "gpt2-medium": {"n_layer": 24, "n_head": 16, "n_embd": 1024, "vocab_size": 50257, "n_positions": 1024},

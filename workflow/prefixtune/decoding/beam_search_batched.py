@@ -1,13 +1,15 @@
-"""Batched beam search with exactly the semantics of :func:`prefixtune.beam_search.beam_search` (transformers 3.2),
-for many prompts at once, each behind the same trained prefix (or a prefix of its own: mixed-prefix batches).
+"""Batched beam search with exactly the semantics of :func:`prefixtune.decoding.beam_search.beam_search`
+(transformers 3.2), for many prompts at once, each behind the same trained prefix (or a prefix of its own:
+mixed-prefix batches).
 
 Prompts are left-padded; the attention mask hides the padding and every example's tokens get the positions they
 have at batch 1 (the first real token at P, the prefix length), so each example sees the numbers it would see
 alone. The bookkeeping (EOS candidates, finished hypotheses, stopping) runs per example as at batch 1, in
 tensors for the examples with nothing to decide this step. Finished examples leave the batch a few at a time
-(their rows are dropped from the cache, which is preallocated for the whole search: :mod:`prefixtune.beam_cache`).
+(their rows are dropped from the cache, which is preallocated for the whole search:
+:mod:`prefixtune.decoding.beam_cache`).
 With eager attention an example's prefix and prompt are kept once for its beams and read once per step for all
-of them (:mod:`prefixtune.beam_attention`). Every example has the same budget of ``max_new_tokens`` steps.
+of them (:mod:`prefixtune.decoding.beam_attention`). Every example has the same budget of ``max_new_tokens`` steps.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache, PreTrainedModel
 
-from prefixtune.beam_attention import SHARED_PREFIX
-from prefixtune.beam_cache import preallocate, reorder_beams
-from prefixtune.beam_search import BadWords, BeamSettings, _Hypotheses
+from prefixtune.decoding.beam_attention import SHARED_PREFIX
+from prefixtune.decoding.beam_cache import preallocate, reorder_beams
+from prefixtune.decoding.beam_search import BadWords, BeamSettings, _Hypotheses
 
 
 def _left_pad(
@@ -76,7 +78,7 @@ def beam_search_batch(
         use_cache=True,
         logits_to_keep=1,
     )
-    # eager attention reads each example's prefix and prompt once for its beams (prefixtune.beam_attention)
+    # eager attention reads each example's prefix and prompt once for its beams (prefixtune.decoding.beam_attention)
     shared = model.config._attn_implementation == "eager" and not model.config.reorder_and_upcast_attn
     cache = preallocate(out.past_key_values, settings.max_new_tokens, beams, shared_prefix=shared)
     logits = out.logits[:, -1, :].repeat_interleave(beams, dim=0)

@@ -32,10 +32,10 @@ from prefixtune.data.linearize import gpt2_training_text
 from prefixtune.data.records import Pair, read_jsonl
 from prefixtune.methods import build_method
 from prefixtune.methods.base import TuningMethod
-from prefixtune.models.loading import is_seq2seq, load_causal_lm, load_seq2seq_lm, load_tokenizer
+from prefixtune.models.loading import is_seq2seq, load_causal_lm, load_seq2seq_lm, load_tokenizer, pick_device
 from prefixtune.provenance import git_commit, package_versions, sha256_file, write_json_atomic
-from prefixtune.schedule import planned_steps
-from prefixtune.seq2seq import (
+from prefixtune.training.schedule import planned_steps
+from prefixtune.training.seq2seq import (
     DEFAULT_MAX_SOURCE,
     DEFAULT_MAX_TARGET,
     Seq2SeqExample,
@@ -415,10 +415,6 @@ def _stop_on_sigterm(trainer: Trainer) -> Iterator[None]:
 def _now() -> float:
     """Monotonic clock for the time budget (a seam for tests)."""
     return time.monotonic()
-
-
-def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def train_run(

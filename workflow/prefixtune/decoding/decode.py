@@ -20,40 +20,20 @@ import torch
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from prefixtune.beam_cache import BeamSharedCrossAttentionCache
-from prefixtune.beam_search import BeamSettings, beam_search
-from prefixtune.beam_search_batched import beam_search_batch
 from prefixtune.data.linearize import gpt2_prompt
 from prefixtune.data.records import EvalItem, read_jsonl
+from prefixtune.decoding.beam_cache import BeamSharedCrossAttentionCache
+from prefixtune.decoding.beam_search import BeamSettings, beam_search
+from prefixtune.decoding.beam_search_batched import beam_search_batch
 from prefixtune.methods import build_method
 from prefixtune.methods.base import TuningMethod
-from prefixtune.models.loading import is_seq2seq, load_causal_lm, load_seq2seq_lm, load_tokenizer
+from prefixtune.models.detokenize import clean_up_tokenization
+from prefixtune.models.loading import is_seq2seq, load_causal_lm, load_seq2seq_lm, load_tokenizer, pick_device
 from prefixtune.provenance import git_commit, package_versions, write_json_atomic, write_text_atomic
-from prefixtune.seq2seq import DEFAULT_MAX_SOURCE, generate_kwargs
-from prefixtune.train import pick_device
+from prefixtune.training.seq2seq import DEFAULT_MAX_SOURCE, generate_kwargs
 
 log = logging.getLogger(__name__)
 EMPTY_OUTPUT = "Error"
-
-# transformers 3.2 ``clean_up_tokenization``; transformers 5 no longer applies it to BPE tokenizers.
-_CLEANUP = (
-    (" .", "."),
-    (" ?", "?"),
-    (" !", "!"),
-    (" ,", ","),
-    (" ' ", "'"),
-    (" n't", "n't"),
-    (" 'm", "'m"),
-    (" 's", "'s"),
-    (" 've", "'ve"),
-    (" 're", "'re"),
-)
-
-
-def clean_up_tokenization(text: str) -> str:
-    for old, new in _CLEANUP:
-        text = text.replace(old, new)
-    return text
 
 
 def postprocess(

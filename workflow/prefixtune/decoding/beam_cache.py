@@ -7,7 +7,7 @@ surviving rows into the other buffer, then the two swap. The prefix and prompt p
 beam of an example and beams never leave their example, so a reorder copies only the generated positions
 (whole rows only for the examples that move up when finished ones leave the batch). Attention sees the same
 numbers, so the outputs are unchanged (tests compare the contents with the dynamic cache's and the outputs with
-batch-1 decoding). :class:`SharedPrefixBeamLayer` goes further for :mod:`prefixtune.beam_attention`: the prefix
+batch-1 decoding). :class:`SharedPrefixBeamLayer` goes further for :mod:`prefixtune.decoding.beam_attention`: the prefix
 and prompt are kept once per example, and only the generated positions live in per-beam buffers.
 """
 
@@ -114,10 +114,10 @@ class PreallocatedBeamLayer(_BeamBuffers):
 
 
 class SharedPrefixBeamLayer(_BeamBuffers):
-    """One layer's keys and values for :mod:`prefixtune.beam_attention`: the prefix and prompt positions once per
-    example (``shared_keys``/``shared_values`` ``[examples, heads, S, dim]``, the prompt pass's own tensors, never
-    copied for the beams), and each beam's generated positions (``keys``/``values``, views into preallocated
-    buffers, reordered as in :class:`PreallocatedBeamLayer`)."""
+    """One layer's keys and values for :mod:`prefixtune.decoding.beam_attention`: the prefix and prompt positions
+    once per example (``shared_keys``/``shared_values`` ``[examples, heads, S, dim]``, the prompt pass's own
+    tensors, never copied for the beams), and each beam's generated positions (``keys``/``values``, views into
+    preallocated buffers, reordered as in :class:`PreallocatedBeamLayer`)."""
 
     def __init__(
         self,
