@@ -40,6 +40,7 @@ from prefixtune.cluster.plan import load_config
 from prefixtune.decoding.beam_cache import BeamSharedCrossAttentionCache
 from prefixtune.decoding.beam_search import BeamSettings
 from prefixtune.decoding.beam_search_batched import beam_search_batch, mixed_prefix_cache
+from prefixtune.decoding.settings import method_decoding
 from prefixtune.methods import build_method
 from prefixtune.training.seq2seq import generate_kwargs
 from prefixtune.training.train import epoch_batches, lm_loss, padding_share
@@ -192,7 +193,9 @@ def bench_bart_decoding(n_sources: int, batches: tuple[int, ...], repeats: int) 
     lengths = sorted(torch.randint(60, 301, (n_sources,), generator=generator).tolist())
     sources = [[0, *torch.randint(4, 2000, (k - 2,), generator=generator).tolist(), 2] for k in lengths]
     # the paper config's XSUM decoding, as the decode stage passes it (BART's ids: <s> 0, <pad> 1, </s> 2)
-    decoding = load_config(ROOT / "config" / "config.yaml")["decoding_by_dataset"]["xsum"]
+    decoding = method_decoding(
+        load_config(ROOT / "config" / "config.yaml")["decoding_by_dataset"]["xsum"], "prefix"
+    )
     kwargs = generate_kwargs(decoding, SimpleNamespace(bos_token_id=0, pad_token_id=1, eos_token_id=2))
 
     def run(size: int, share: bool = True) -> list[list[int]]:

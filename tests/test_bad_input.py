@@ -95,8 +95,20 @@ def test_the_shipped_configs_are_valid(demo_config):
         (lambda c: c["methods"]["prefix"].update(prefix_length=0), r"0 is less than the minimum of 1"),
         (lambda c: c["methods"]["prefix"].update(kind="lora"), r"'lora' is not one of"),
         (lambda c: c["artifacts"]["table1"].update(split="valid"), r"'valid' is not one of"),
+        (
+            lambda c: c["decoding_by_dataset"]["xsum"]["by_method"].pop("finetune"),
+            r"'finetune' is a required property",
+        ),
     ],
-    ids=["unknown key", "wrong type", "beam 0", "prefix length 0", "unknown method kind", "unknown split"],
+    ids=[
+        "unknown key",
+        "wrong type",
+        "beam 0",
+        "prefix length 0",
+        "unknown method kind",
+        "unknown split",
+        "XSUM decoding of a method missing",
+    ],
 )
 def test_schema_names_the_key_and_what_was_expected(demo_config, edit, message):
     config = copy.deepcopy(demo_config)

@@ -14,6 +14,7 @@ from transformers.models.bart.modeling_bart import shift_tokens_right
 from prefixtune.cluster.plan import load_config
 from prefixtune.decoding.beam_cache import BeamSharedCrossAttentionCache
 from prefixtune.decoding.decode import summarize
+from prefixtune.decoding.settings import method_decoding
 from prefixtune.methods.bart_prefix import ATTENTION_NAME, ROLES, BartPrefixTuning, mask_with_prefix
 from prefixtune.methods.params_bart import bart_large_config, bart_prefix_parameter_counts
 from prefixtune.models.tiny_bart import BART_LARGE_GENERATION, BOS_ID, EOS_ID, PAD_ID
@@ -241,7 +242,8 @@ def test_beam_search_first_step_equals_forward_with_prefix(tokenizer, model):
 
 
 PAPER_CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
-XSUM_DECODING = load_config(PAPER_CONFIG)["decoding_by_dataset"]["xsum"]  # the paper's XSUM decoding
+# the paper's XSUM decoding of BART PREFIX, as the decode stage is given it
+XSUM_DECODING = method_decoding(load_config(PAPER_CONFIG)["decoding_by_dataset"]["xsum"], "prefix")
 
 
 def test_batched_summaries_equal_batch_one(tokenizer, model):

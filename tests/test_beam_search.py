@@ -95,3 +95,51 @@ def test_ban_matches_the_row_by_row_rule():
                     expected[row, bad[-1]] = -float("inf")
         assert torch.equal(scores, expected)
         assert 0 < int(scores.isinf().sum()) < 64 * 4
+
+
+def test_equal_scores_keep_the_hypothesis_added_last():
+    """transformers 3.2 sorted the kept hypotheses by score (a stable sort) and took the end: on an exact tie the
+    one added last wins. When full, it evicted the lowest score added first."""
+    # length penalty 0: a hypothesis's score is its sum of log-probabilities
+    hyps = _Hypotheses(BeamSettings(num_beams=3, length_penalty=0.0), prompt_len=1)
+
+    def tagged(n: int) -> torch.Tensor:  # a hypothesis known by its length
+        return torch.full((n,), n)
+
+    hyps.add(tagged(2), -2.0)
+    hyps.add(tagged(3), -2.0)
+    hyps.add(tagged(4), -1.0)
+    assert len(hyps.best()) == 4
+    hyps.add(tagged(5), -1.0)  # full: the first of the two -2.0 leaves
+    assert [len(t) for _, t in hyps.items] == [3, 4, 5] and hyps.worst == -2.0
+    assert len(hyps.best()) == 5  # -1.0 twice: the later
+    hyps.add(tagged(6), -2.0)  # no better than the worst: refused
+    hyps.add(tagged(7), -1.0)
+    assert [len(t) for _, t in hyps.items] == [4, 5, 7] and hyps.worst == -1.0
+    assert len(hyps.best()) == 7
+
+
+def test_beam_search_returns_the_later_of_two_exactly_tied_hypotheses():
+    """Two finished hypotheses with exactly equal scores (-300/2 and -450/3, from a logit table): 3.2 returned
+    the one finished last, [PROMPT, A, C], not the first, [PROMPT, A]."""
+    from table_lm import EOS, PROMPT, SINK, A, C, table_lm, tie_table
+
+    model = table_lm(tie_table())
+    settings = BeamSettings(num_beams=2, max_new_tokens=6, length_penalty=1.0, bad_words_ids=[[SINK]])
+    hyps_seen: list[_Hypotheses] = []
+    original_add = _Hypotheses.add
+
+    def recording_add(self: _Hypotheses, tokens: torch.Tensor, sum_logprobs: float) -> None:
+        if self not in hyps_seen:
+            hyps_seen.append(self)
+        original_add(self, tokens, sum_logprobs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_Hypotheses, "add", recording_add)
+        best = beam_search(model, torch.tensor([[PROMPT]]), EOS, settings)
+    (hyps,) = hyps_seen
+    assert [(score, t.tolist()) for score, t in hyps.items] == [
+        (-150.0, [PROMPT, A]),
+        (-150.0, [PROMPT, A, C]),
+    ]
+    assert best.tolist() == [PROMPT, A, C]

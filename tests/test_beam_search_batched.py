@@ -325,3 +325,20 @@ def test_eager_step_mask_gives_the_logits_of_the_mask_transformers_builds(traine
                                 position_ids=position).logits)  # fmt: skip
     assert torch.equal(logits[0], logits[1])
     assert not torch.equal(logits[0][0], logits[0][1])  # the rows differ: a real comparison
+
+
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_exact_ties_are_broken_as_at_batch_one(attention):
+    """The later of two exactly tied finished hypotheses (transformers 3.2) in a batch too, next to prompts
+    without a tie, the prompts of different lengths (left padding)."""
+    from table_lm import EOS, OTHER, PROMPT, SINK, A, C, table_lm, tie_table
+
+    model = table_lm(tie_table(), attention)
+    settings = BeamSettings(num_beams=2, max_new_tokens=6, length_penalty=1.0, bad_words_ids=[[SINK]])
+    prompts = [[PROMPT], [OTHER, PROMPT], [OTHER, OTHER, PROMPT], [PROMPT]]
+    with torch.no_grad():
+        expected = [beam_search(model, torch.tensor([p]), EOS, settings).tolist() for p in prompts]
+        got = beam_search_batch(model, prompts, EOS, settings)
+    assert expected[0] == [PROMPT, A, C]  # the tie, broken towards the hypothesis finished last
+    assert expected[1] == [OTHER, PROMPT, A]  # no tie: -300/3 beats -450/4
+    assert got == expected

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+import yaml
 
-from prefixtune.data.e2e import e2e_items, read_e2e_csv, read_src1
+from prefixtune.data.e2e import e2e_items, find_item_by_mr, read_e2e, read_e2e_csv, read_src1
 from prefixtune.data.errors import DataError
 from prefixtune.data.linearize import linearize_e2e_mr, parse_e2e_mr, tokenize_e2e_value
 from prefixtune.data.prepare import prepare
+from prefixtune.data.synthetic import write_synthetic
 
 
 def squeeze(text):
@@ -180,3 +183,62 @@ def test_real_csv_maps_exactly_to_src1(shared_data, csv_name, src1_name):
     assert [p.source for p in csv_pairs] == [p.source for p in src1_pairs]  # every source string, exactly
     assert [squeeze(p.target) for p in csv_pairs] == [squeeze(p.target) for p in src1_pairs]
     assert all(p.target.endswith(" ") and not p.target.endswith("  ") for p in src1_pairs)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Figure 3's text panel: the paper's source, selected by its complete field set
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER_SOURCE = (
+    "name : The Eagle | Type : coffee shop | food : Chinese | price : cheap | customer rating : average"
+    " | area : riverside | family friendly : no | near : Burger King"
+)
+
+
+def panel_mr(config_name: str) -> str:
+    config = yaml.safe_load((ROOT / "config" / config_name).read_text(encoding="utf-8"))
+    return config["artifacts"]["figure3"]["qualitative"]["mr"]
+
+
+@pytest.mark.parametrize("raw", ["prefixtuning_format/src1_valid.txt", "devset.csv"])
+def test_real_dev_set_gives_the_papers_figure3_item(shared_data, raw):
+    path = shared_data / "e2e" / raw
+    sources = [item.source for item in e2e_items(read_e2e(path))]
+    index = find_item_by_mr(sources, panel_mr("config.yaml"), path)
+    assert sources[index] == PAPER_SOURCE
+    # the four-value filter used before matched another restaurant first (customer rating 5 out of 5)
+    partial = next(
+        s for s in sources if all(v in s for v in ("The Eagle", "Chinese", "cheap", "Burger King"))
+    )
+    assert "customer rating : 5 out of 5" in partial and partial != PAPER_SOURCE
+
+
+def test_figure3_item_selection_needs_exactly_one_complete_match(tmp_path):
+    path = tmp_path / "dev.jsonl"
+    mr = panel_mr("demo.yaml")
+    fewer = PAPER_SOURCE.rsplit(" | ", 1)[0]  # without near[Burger King]
+    more = PAPER_SOURCE + " | near : Café Rouge"
+    reordered = " | ".join(reversed(PAPER_SOURCE.split(" | ")))
+    assert find_item_by_mr([fewer, more, reordered], mr, path) == 2  # the field set, in any order
+    with pytest.raises(
+        DataError,
+        match=rf"^{re.escape(str(path))}: items: expected exactly one item with "
+        r"exactly the fields 'name\[The Eagle\], .*near\[Burger King\]'; none of the 2 items has them$",
+    ):
+        find_item_by_mr([fewer, more], mr, path)
+    with pytest.raises(DataError, match=r"dev\.jsonl: items: .*; 2 of the 3 items have them \(items 1, 3\)$"):
+        find_item_by_mr([PAPER_SOURCE, fewer, reordered], mr, path)
+    with pytest.raises(DataError, match=r"dev\.jsonl: the text panel's MR: unknown E2E slot 'colour'"):
+        find_item_by_mr([PAPER_SOURCE], "name[The Eagle], colour[red]", path)
+
+
+@pytest.mark.parametrize("n_dev", [1, 4, 30])
+def test_synthetic_dev_set_holds_the_papers_item_once(tmp_path, n_dev):
+    paths = write_synthetic("e2e", tmp_path, seed=1, n_train=40, n_dev=n_dev, n_test=5)
+    for split, path in paths.items():
+        sources = [item.source for item in e2e_items(read_src1(path))]
+        if split == "dev":
+            assert len(sources) == n_dev
+            assert sources[find_item_by_mr(sources, panel_mr("demo.yaml"), path)] == PAPER_SOURCE
+        else:
+            assert PAPER_SOURCE not in sources

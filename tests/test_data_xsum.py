@@ -209,3 +209,39 @@ def test_synthetic_xsum_is_deterministic_and_not_in_the_pretraining_targets(tmp_
     texts = " ".join(a + " " + b for a, b in xsum_pretraining_pairs(0, 300))
     assert not [n for n in names if n in texts]  # pre-training is about other entities
     assert all(len(doc.split()) <= 120 for doc, _ in sample_articles(random.Random(0), 200))
+
+
+# --- ACL Table 7: the validation subset and protocol ---
+
+
+def test_validation_subset_folder_holds_the_first_items_and_their_references(tmp_path):
+    from prefixtune.data.valset import write_first_items
+    from prefixtune.data.xsum_validation import write_validation_subset
+
+    raw = write_synthetic_xsum(tmp_path / "raw", n_train=6, n_val=7, n_test=3, seed=1)
+    prepare("xsum", raw, tmp_path / "prepared", {})
+    dev = read_jsonl(tmp_path / "prepared" / "dev.jsonl", EvalItem)
+    valset = tmp_path / "dev.first5.jsonl"
+    write_first_items(tmp_path / "prepared" / "dev.jsonl", 5, valset)  # rule valset
+    record = write_validation_subset(valset, 5, tmp_path / "xsum_validation_first5")
+    out = tmp_path / "xsum_validation_first5"
+    assert read_jsonl(out / "dev.jsonl", EvalItem) == dev[:5]  # the first five, in file order
+    assert (out / "dev.refs.txt").read_text().splitlines() == [item.references[0] for item in dev[:5]]
+    assert record["items"] == 5 and record["first_id"] == dev[0].id and record["last_id"] == dev[4].id
+    assert json.loads((out / "subset.json").read_text()) == record
+    with pytest.raises(
+        DataError, match=r"dev\.first5\.jsonl: items: expected 1 to 3 validation items, found 5"
+    ):
+        write_validation_subset(valset, 3, tmp_path / "bad")
+
+
+def test_validation_protocol_defaults_to_the_authors_loop_and_names_its_folder():
+    from prefixtune.data.xsum_validation import DEFAULT, subset_name, validation_settings
+
+    assert DEFAULT == {"articles": 500, "reference_max_tokens": 60}
+    assert validation_settings({}) == DEFAULT
+    switched = {"scoring": {"xsum_validation": {"articles": "all", "reference_max_tokens": 100}}}
+    assert validation_settings(switched) == {"articles": "all", "reference_max_tokens": 100}
+    assert subset_name(500) == "xsum_validation_first500" and subset_name("all") is None
+    with pytest.raises(ValueError, match="expected a positive number or 'all'"):
+        subset_name(0)

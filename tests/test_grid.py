@@ -162,6 +162,11 @@ def test_low_data_runs_follow_the_acl_appendix(paper_config):
     assert xsum_ft["hparams"]["gradient_accumulation_steps"] == 3
     xsum_prefix = runs["xsum-bart-large-prefix_xsum_lowdata-n50-d8-s9"]
     assert xsum_prefix["hparams"]["epochs"] == 30 and xsum_prefix["hparams"]["warmup_steps"] == 100
+    xsum_init = xsum_prefix["method_settings"]  # the master branch's BART word init
+    assert (xsum_init["init"], xsum_init["init_word"]) == ("word", "summarize")
+    assert "prefix_length" not in xsum_init  # P = the word's tokens
+    assert (xsum_init["init_steps"], xsum_init["init_lr"]) == (200, 3e-5)
+    assert xsum_ft["hparams"]["warmup_steps"] == 0  # the code's FINE-TUNE commands (the paper text: 100)
     manifest = report_manifest(paper_config, "figure3", "r/{run}/{split}.scores.json")
     e2e_prefix = manifest["rows"][0]
     assert [c["x"] for c in e2e_prefix["cells"]] == [50, 100, 200, 500]

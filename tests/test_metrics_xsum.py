@@ -62,12 +62,25 @@ def test_batch_bootstrap_leaves_numpy_random_state_alone(xsum_vectors):
         score_xsum(hyps, refs, batch_size=0)
 
 
-def test_batches_average_per_batch_medians(tmp_path):
-    refs = ["the cat sat on the mat", "a dog barked", "rain fell in Wales", "the match was won"]
-    hyps = ["the cat sat on the mat", "", "rain fell in Wales", ""]  # batch means 50 and 50, corpus mean 50
-    result = score_xsum(hyps, refs, batch_size=2)
-    assert result["corpus_mean"]["rouge1"] == pytest.approx(50.0)
-    assert 0.0 <= result["batch_bootstrap"]["rouge1"] <= 100.0
+def test_batches_average_per_batch_medians():
+    """Each batch holds equal scores, so its bootstrap mid is that score whatever the resampling; the result is
+    the plain mean of the batch values, the short last batch counting as much as a full one.
+
+    By hand (rouge-score, F-measure): "the cat" against "the cat sat on": unigrams P 2/2, R 2/4 -> F 2/3;
+    bigrams P 1/1, R 1/3 -> F 1/2; LCS 2 -> F 2/3. An empty output scores 0; an exact match (case is folded)
+    scores 1. Batches of 2: [2/3, 2/3], [0, 0], [1] -> ROUGE-1 = (2/3 + 0 + 1) / 3 = 5/9; ROUGE-2 =
+    (1/2 + 0 + 1) / 3 = 1/2. The corpus mean differs: ROUGE-1 (2/3 + 2/3 + 1) / 5 = 7/15, ROUGE-2 2/5.
+    """
+    refs = ["the cat sat on", "the cat sat on", "a dog barked", "a dog barked", "rain fell in Wales"]
+    hyps = ["the cat", "the cat", "", "", "rain fell in wales"]
+    result = score_xsum(hyps, refs, batch_size=2, seed=11)
+    expected_batches = {"rouge1": 100 * 5 / 9, "rouge2": 100 * 1 / 2, "rougeL": 100 * 5 / 9}
+    expected_corpus = {"rouge1": 100 * 7 / 15, "rouge2": 100 * 2 / 5, "rougeL": 100 * 7 / 15}
+    assert result["batch_bootstrap"] == pytest.approx(expected_batches, abs=1e-9)
+    assert result["corpus_mean"] == pytest.approx(expected_corpus, abs=1e-9)
+    # one batch of all five: a single bootstrap mid near the corpus mean, no longer the mean of batch values
+    whole = score_xsum(hyps, refs, batch_size=5, seed=11)["batch_bootstrap"]["rouge1"]
+    assert whole != pytest.approx(expected_batches["rouge1"], abs=1.0)
 
 
 def test_line_count_mismatch_names_both_files(tmp_path):

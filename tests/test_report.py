@@ -4,10 +4,12 @@ figures draw their points; the index lists every artifact's status."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from prefixtune.data.errors import DataError
 from prefixtune.report.build import build_report
 from prefixtune.report.compute import build_compute
 from prefixtune.report.index import build_index
@@ -101,6 +103,36 @@ def test_a_cell_in_one_paper_version_only_is_shown_and_marked(tmp_path):
     assert "† = the paper's value in acl2021" in text
 
 
+@pytest.mark.parametrize(
+    ("protocol", "used"),
+    [
+        ({"articles": 500, "reference_max_tokens": 60}, "the first 500 validation articles, each scored against "
+         "its reference cut at 60 tokens (the protocol of the authors' validation loop during training)"),
+        ({"articles": "all", "reference_max_tokens": 100}, "every validation article, each scored against its "
+         "reference cut at 100 tokens (the authors' test-time protocol applied to the validation set)"),
+    ],
+)  # fmt: skip
+def test_table7_page_says_which_validation_protocol_scored_it(tmp_path, protocol, used):
+    import yaml
+
+    from prefixtune.grid import report_manifest
+
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text(encoding="utf-8"))
+    assert config["scoring"]["xsum_validation"] == {"articles": 500, "reference_max_tokens": 60}
+    config["scoring"]["xsum_validation"] = protocol
+    fig = report_manifest(config, "appendix_dev_xsum", str(tmp_path / "{run}.{split}.json"))
+    assert fig["xsum_validation"] == protocol
+    assert "xsum_validation" not in report_manifest(config, "table2", "{run}.{split}.json")  # test split
+    build_report("appendix_dev_xsum", fig, PAPER, "acl2021", tmp_path, False)
+    text = (tmp_path / "appendix_dev_xsum.md").read_text()
+    note = next(line for line in text.splitlines() if line.startswith("XSUM validation scores:"))
+    assert used in note
+    assert "Which protocol produced the paper's validation table is not known" in note
+    assert not any(
+        key in note for key in ("xsum_validation", "reference_max_tokens", "articles:", "scoring.")
+    )
+
+
 def test_table2_reads_rouge_and_table3_reads_its_split_columns(tmp_path):
     xsum = write_scores(
         tmp_path / "x.json", {"corpus_mean": {"rouge1": 40.0, "rouge2": 18.0, "rougeL": 33.0}}
@@ -141,7 +173,11 @@ def test_a_metric_that_could_not_run_says_why(tmp_path):
 
 def test_figure_report_draws_points_and_quotes_the_texts(tmp_path):
     items = tmp_path / "dev.jsonl"
-    sources = ("name : Aromi", "name : The Eagle | food : Chinese")
+    sources = (
+        "name : Aromi",
+        "name : The Eagle | food : Chinese | near : Burger King",
+        "name : The Eagle | food : Chinese",
+    )
     items.write_text("".join(json.dumps({"source": s}) + "\n" for s in sources))
     cells = []
     for size, bleus in ((50, (0.4, 0.5)), (100, (0.6, 0.62))):
@@ -150,7 +186,7 @@ def test_figure_report_draws_points_and_quotes_the_texts(tmp_path):
             scores = tmp_path / f"r{size}-{i}.dev.scores.json"
             e2e(scores, bleu)
             scores.with_name(scores.name.replace(".scores.json", ".hyp.txt")).write_text(
-                f"Aromi text\nThe Eagle at {size} | with a pipe\n"
+                f"Aromi text\nThe Eagle near Burger King\nThe Eagle at {size} | with a pipe\n"
             )
             runs.append({"run": f"r{size}-{i}", "scores": str(scores)})
         cells.append({"dataset": "e2e", "x": size, "runs": runs})
@@ -160,7 +196,7 @@ def test_figure_report_draws_points_and_quotes_the_texts(tmp_path):
         "splits": {"e2e": "dev"},
         "x_label": "training examples",
         "panels": [{"dataset": "e2e", "metrics": ["BLEU"], "paper_ranges": {"BLEU": [50, 60]}}],
-        "qualitative": {"dataset": "e2e", "contains": ["The Eagle"], "items": str(items)},
+        "qualitative": {"dataset": "e2e", "mr": "name[The Eagle], food[Chinese]", "items": str(items)},
         "rows": [{**row("PREFIX", "PREFIX", {}), "cells": cells}],
     }
     status = build_report("figure3", fig, PAPER, "arxiv_v1", tmp_path, True)
@@ -168,9 +204,14 @@ def test_figure_report_draws_points_and_quotes_the_texts(tmp_path):
     assert (tmp_path / "figure3.pdf").read_bytes()[:4] == b"%PDF"
     text = (tmp_path / "figure3.md").read_text()
     assert "| PREFIX | E2E | BLEU | 50 | 45.0 ± 7.1 (n=2) |" in text
-    assert "The Eagle at 100 \\| with a pipe" in text  # the first replicate's output for "The Eagle"
+    assert "The Eagle at 100 \\| with a pipe" in text  # the first replicate's output for exactly these fields
+    assert "name : The Eagle \\| food : Chinese" in text and "Burger King" not in text
     assert "BLEU_gap_mean" in text  # the paper's stated average gap
     assert status["status"] == "complete" and status["kind"] == "figure"
+    # an items file without the configured item (or with it twice) stops the page, naming the file
+    items.write_text(json.dumps({"source": "name : The Eagle"}) + "\n")
+    with pytest.raises(DataError, match=rf"^{re.escape(str(items))}: items: expected exactly one item"):
+        build_report("figure3", fig, PAPER, "arxiv_v1", tmp_path, True)
 
 
 def test_figure6_marks_the_acl_crossover_even_against_v1(tmp_path):
@@ -237,8 +278,8 @@ def test_index_lists_every_artifact_with_status_and_gpu_hours(tmp_path):
     ledger = build_compute(status, tmp_path / "compute.md")
     assert "| [Table1](table1.md) | 1 of 1 | 2.00 h | 36 s | 2.01 |" in ledger
     assert "| [Figure3](figure3.md) | 0 of 1 | 0 s | 0 s | 0.00 |" in ledger
-    assert "| e2e-gpt2-medium-prefix | NVIDIA H100 | 1000 | 7.000 | 2.00 h | 36 s | 2.010 |" in ledger
-    assert "| x | – | – | – | – | – | 0.000 |" in ledger
+    assert "| e2e-gpt2-medium-prefix | NVIDIA H100 | 1000 | 7.000 | 2.00 h | – | 36 s | 2.010 |" in ledger
+    assert "| x | – | – | – | – | – | – | 0.000 |" in ledger
     assert "Every run once: 2 runs, train 2.00 h, decode 36 s, 2.01 GPU-hours." in ledger
 
 

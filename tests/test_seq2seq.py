@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from prefixtune.data.records import EvalItem, Pair, write_jsonl
 from prefixtune.decoding.decode import decode_split
+from prefixtune.decoding.settings import method_decoding
 from prefixtune.models.loading import is_seq2seq, load_tokenizer
 from prefixtune.training.seq2seq import (
     IGNORE,
@@ -21,6 +24,7 @@ from prefixtune.training.seq2seq import (
 from prefixtune.training.train import train_run
 from tiny_bart_models import one_thread, tiny_bart_dir
 
+ROOT = Path(__file__).resolve().parents[1]
 XSUM_DECODING = {
     "num_beams": 6,
     "min_length": 3,
@@ -29,6 +33,15 @@ XSUM_DECODING = {
     "length_penalty": 0.8,
     "early_stopping": True,
     "forced_bos": False,
+    "batch_size": 2,
+}
+# the config's form: generate settings per method kind (the authors' FINE-TUNE decoding differed from PREFIX's)
+XSUM_GENERATE = {key: value for key, value in XSUM_DECODING.items() if key != "batch_size"}
+XSUM_BY_METHOD = {
+    "by_method": {
+        "prefix": XSUM_GENERATE,
+        "finetune": {**XSUM_GENERATE, "num_beams": 4, "min_length": 4, "max_length": 24},
+    },
     "batch_size": 2,
 }
 PAIRS = [
@@ -64,6 +77,37 @@ def test_truncation_keeps_the_end_token():
     assert (
         example.source_ids[0] == tokenizer.bos_token_id and example.source_ids[-1] == tokenizer.eos_token_id
     )
+
+
+def test_xsum_decoding_follows_each_methods_module():
+    """The paper config decodes PREFIX with the prefix module's hard-coded beam 6, min 11, max 62 and FINE-TUNE
+    with the bart-large defaults the fine-tuning module read (beam 4, min 12, max 128); the rest is shared."""
+    tokenizer = load_tokenizer(tiny_bart_dir())
+    for path in ("config/config.yaml", "config/demo.yaml"):
+        xsum = yaml.safe_load((ROOT / path).read_text())["decoding_by_dataset"]["xsum"]
+        prefix = generate_kwargs(xsum, tokenizer, "prefix")
+        finetune = generate_kwargs(xsum, tokenizer, "finetune")
+        assert (prefix["num_beams"], prefix["min_length"], prefix["max_length"]) == (6, 11, 62)
+        assert (finetune["num_beams"], finetune["min_length"], finetune["max_length"]) == (4, 12, 128)
+        differing = {"num_beams", "min_length", "max_length"}
+        assert {k: v for k, v in prefix.items() if k not in differing} == {
+            k: v for k, v in finetune.items() if k not in differing
+        }
+        assert (
+            prefix["length_penalty"] == 0.8
+            and prefix["no_repeat_ngram_size"] == 3
+            and prefix["early_stopping"]
+        )
+        with pytest.raises(ValueError, match="name the method kind"):
+            generate_kwargs(xsum, tokenizer)
+        with pytest.raises(ValueError, match="no settings for method kind 'adapter'"):
+            generate_kwargs(xsum, tokenizer, "adapter")
+        resolved = method_decoding(xsum, "prefix")
+        assert (
+            generate_kwargs(resolved, tokenizer) == prefix == generate_kwargs(resolved, tokenizer, "prefix")
+        )
+        with pytest.raises(ValueError, match="not of the run's 'finetune'"):
+            method_decoding(resolved, "finetune")
 
 
 def test_every_generate_setting_is_explicit():
@@ -128,11 +172,16 @@ def test_train_then_decode_a_bart_run(tmp_path, kind, settings, saved):
             base,
             tmp_path / "trained",
             tmp_path / "test.hyp.txt",
-            XSUM_DECODING,
+            XSUM_BY_METHOD,
         )
     lines = (tmp_path / "test.hyp.txt").read_text().splitlines()
     assert len(lines) == 3 and all(lines)
-    assert json.loads((tmp_path / "test.hyp.json").read_text())["decoding"] == XSUM_DECODING
+    recorded = json.loads((tmp_path / "test.hyp.json").read_text())
+    own = XSUM_BY_METHOD["by_method"][kind]
+    assert recorded["decoding"] == {**own, "batch_size": 2, "method": kind}  # its own method's settings only
+    assert {k: recorded["generate"][k] for k in ("num_beams", "min_length", "max_length")} == {
+        k: own[k] for k in ("num_beams", "min_length", "max_length")
+    }
     if kind == "prefix":  # only the three prefixes are saved (tests/test_bart_prefix.py: BART stays frozen)
         saved_files = sorted(p.name for p in (tmp_path / "trained").iterdir())
         assert saved_files == ["bart_prefix.safetensors", "bart_prefix_config.json"]

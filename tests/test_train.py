@@ -92,6 +92,7 @@ def test_killed_job_resumes_to_the_same_result(method, model_dir, train_file, tm
 
     assert resumed["training"]["resumed_from_checkpoint"] and not (tmp_path / "ck_b").exists()
     assert resumed["training"]["steps"] == straight["training"]["steps"] == 8
+    assert resumed["training"]["optimizer"] == "adamw_transformers_3_2"  # the default rule resumes alike
     assert resumed["training"]["loss_every_50_steps"] == straight["training"]["loss_every_50_steps"]
     files = sorted(p.name for p in (tmp_path / "a").iterdir())
     for name in files:

@@ -117,7 +117,8 @@ def _shrunk_demo_config(tmp_path: Path) -> Path:
         for hparams in per_dataset.values():
             hparams["epochs"] = 1
     config["decoding"]["max_new_tokens"] = 12
-    config["decoding_by_dataset"]["xsum"].update(min_length=3, max_length=16)
+    for generate in config["decoding_by_dataset"]["xsum"]["by_method"].values():
+        generate.update(min_length=3, max_length=16)
     for method in config["methods"].values():
         if method.get("init") == "word":
             method["init_steps"] = 20
@@ -143,7 +144,7 @@ def _shrunk_demo_config(tmp_path: Path) -> Path:
             row.update(
                 vary={"size": [20]}, data_seeds=[101], hparams_by_x={20: {"max_steps": 2, "epochs": 1}}
             )
-        arts[name]["qualitative"] = {"dataset": "e2e", "contains": ["name"]}
+        arts[name]["qualitative"] = dict(arts["figure3"]["qualitative"])  # in every synthetic dev set
     for name in ("figure5", "figure5_appendix"):
         arts[name]["rows"][0].update(vary={"init_word": ["random"]}, data={"size": 20}, data_seeds=[101])
     arts["figure4"]["rows"] = [dict(arts["figure4"]["rows"][1], vary={"prefix_length": [2, 10]})]

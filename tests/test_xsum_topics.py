@@ -17,6 +17,7 @@ from prefixtune.data.synthetic import write_synthetic
 from prefixtune.data.xsum import read_official_split
 from prefixtune.data.xsum_topics import (
     BOILERPLATE,
+    RawArticle,
     build_split,
     make_xsum_split,
     parse_summary,
@@ -121,6 +122,8 @@ def test_boilerplate_word_inside_a_sentence_is_kept():
         ("http://www.bbc.co.uk/sport/0/football/33638424", ("0", "football")),  # kept as the authors had it
         ("http://www.bbc.com/news/35232142", ("news",)),
         ("http://www.bbc.com/news/magazine-35201234", ("news", "magazine")),
+        ("http://www.bbc.co.uk/news/business/companies-35201234", ("news", "business", "companies")),
+        ("http://www.bbc.co.uk/news/world/asia/china-35201234", ("world", "asia", "china")),  # the last three
     ],
 )
 def test_topic_from_url(url, topic):
@@ -172,6 +175,35 @@ def test_within_news_split(fixture_records):
     assert {a.topic for a in split.parts["test"]} == {("news", "health"), ("news", "technology")}
     from_test = build_split(records, official, "within_news", seed=0, test_from="test")
     assert ids(from_test.parts["test"]) == ["33000001"]
+
+
+def test_within_news_keeps_only_whole_two_part_topics_in_training():
+    """The authors' ``topic in [('news', 'uk'), ('news', 'business'), ('news', 'world')]`` compares whole tuples:
+    three-part URL topics under news/business or news/world, and the bare ('news',), go to the test side."""
+    host = "http://www.bbc.co.uk"
+    urls = {
+        "1": f"{host}/news/uk-politics-1",
+        "2": f"{host}/news/business-2",
+        "3": f"{host}/news/world-europe-3",
+        "4": f"{host}/news/business/companies-4",  # ('news', 'business', 'companies')
+        "5": f"{host}/news/world/europe-5",  # ('news', 'world', 'europe')
+        "6": f"{host}/news/uk/scotland-6",  # ('news', 'uk', 'scotland')
+        "7": f"{host}/news/7",  # ('news',)
+        "8": f"{host}/news/health-8",
+        "9": f"{host}/sport/football/9",  # neither side
+        "10": f"{host}/news/uk-10",
+    }
+    records = {i: RawArticle(i, url, f"Summary {i}.", f"Document {i}.") for i, url in urls.items()}
+    assert records["4"].topic == ("news", "business", "companies")
+    assert records["5"].topic == ("news", "world", "europe")
+    official = {"train": [str(i) for i in range(1, 10)], "validation": ["10", "4"], "test": []}
+    split = build_split(records, official, "within_news", seed=0)
+    assert ids(split.parts["train"]) == ["1", "2", "3"]
+    assert ids(split.parts["dev"]) == ["10"]
+    assert sorted(ids(split.test_pool)) == ["4", "5", "6", "7", "8"]
+    for article in split.test_pool:  # an independent restatement of the authors' test-side rule
+        assert article.topic[0] == "news"
+        assert article.topic not in [("news", "uk"), ("news", "business"), ("news", "world")]
 
 
 @pytest.fixture(scope="module")

@@ -56,6 +56,20 @@ def cmd_subsample(args: argparse.Namespace) -> None:
     log.info("subset %s: %s", args.out_dir, record["counts"])
 
 
+def cmd_valset(args: argparse.Namespace) -> None:
+    from prefixtune.data.valset import write_first_items
+
+    n = write_first_items(args.items, args.first, args.out)
+    log.info("validation subset %s: the first %d items of %s", args.out, n, args.items)
+
+
+def cmd_xsum_validation_subset(args: argparse.Namespace) -> None:
+    from prefixtune.data.xsum_validation import write_validation_subset
+
+    record = write_validation_subset(args.valset, args.first, args.out_dir)
+    log.info("XSUM validation subset %s: %d items", args.out_dir, record["items"])
+
+
 def cmd_xsum_split(args: argparse.Namespace) -> None:
     from prefixtune.data.xsum_topics import make_xsum_split
 
@@ -108,6 +122,8 @@ def cmd_train(args: argparse.Namespace) -> None:
             args.checkpoint_dir,
             budget,
             args.checkpoint_every,
+            dev_path=args.dev,
+            decoding=args.decoding,
         )
     except TimeBudgetExceeded as err:
         log.error("%s; checkpoint kept in %s, a retry resumes", err, args.checkpoint_dir)
@@ -272,6 +288,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True, type=Path)
     p.set_defaults(func=cmd_subsample)
 
+    p = sub.add_parser("valset", help="the first N items of a prepared dev file (the authors' n_val)")
+    p.add_argument("--items", required=True, type=Path, help="prepared dev.jsonl")
+    p.add_argument("--first", required=True, type=int, help="how many items (the authors' XSUM: 500)")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_valset)
+
+    p = sub.add_parser(
+        "xsum-validation-subset",
+        help="the first N XSUM validation articles with their references (ACL Table 7)",
+    )
+    p.add_argument("--valset", required=True, type=Path, help="the first N validation items (rule valset)")
+    p.add_argument("--first", required=True, type=int, help="N (the authors' n_val: 500)")
+    p.add_argument("--out-dir", required=True, type=Path)
+    p.set_defaults(func=cmd_xsum_validation_subset)
+
     p = sub.add_parser("xsum-split", help="an XSUM extrapolation split (Table 3) from the raw XSum files")
     p.add_argument("--raw", required=True, type=Path, help="raw tarball or <id>.summary folder")
     p.add_argument("--split-ids", required=True, type=Path, help="XSum-TRAINING-DEV-TEST-SPLIT-90-5-5.json")
@@ -311,6 +342,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-budget-min", type=float, default=0, help="the job's wall-time limit (0: none)")
     p.add_argument("--safety-margin-min", type=float, default=10, help="stop this long before the limit")
     p.add_argument("--checkpoint-every", type=int, default=1000, help="optimizer steps between checkpoints")
+    p.add_argument("--dev", type=Path, default=None, help="dev / validation items for checkpoint selection")
+    p.add_argument(
+        "--decoding",
+        type=_json_arg,
+        default=None,
+        help="decode settings of the XSUM validation (JSON or file)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("decode", help="beam-search decode a run on one split")

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from prefixtune.data.xsum_validation import validation_settings
+
 
 def run_id(dataset: str, model: str, method: str, tags: tuple[str, ...] = ()) -> str:
     return "-".join((dataset, model, method, *tags))
@@ -48,6 +50,24 @@ def _base_hparams(config: dict[str, Any], dataset: str, model: str, method: str)
         raise KeyError(f"config: training.hparams.{method}.{dataset} is missing") from err
     override = training.get("model_overrides", {}).get(model, {}).get(dataset, {})
     return {**training["defaults"], **table, **override}
+
+
+def selection_settings(
+    config: dict[str, Any], dataset: str, kind: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Which parameters a run writes (``training.selection``, training/selection.py), by run group: ``xsum`` (BART
+    runs), ``low_data`` (a ``size`` subsample) or ``full_data`` (the rest, shares of the training set included:
+    the authors' data-efficiency runs kept their final model). Only the settings the rule uses are kept."""
+    group = "xsum" if dataset == "xsum" else "low_data" if "size" in data else "full_data"
+    chosen = dict((config["training"].get("selection") or {}).get(group) or {"rule": "final"})
+    if chosen["rule"] == "final":
+        return {"rule": "final", "group": group}
+    if isinstance(chosen.get("score_batch_size"), dict):  # per method kind (the authors' two XSUM modules)
+        by_kind = chosen["score_batch_size"]
+        if kind not in by_kind and "default" not in by_kind:
+            raise KeyError(f"config: training.selection.{group}.score_batch_size has no entry for {kind!r}")
+        chosen["score_batch_size"] = by_kind.get(kind, by_kind.get("default"))
+    return {**chosen, "group": group}
 
 
 def make_spec(
@@ -99,6 +119,7 @@ def make_spec(
         "method_settings": method_settings,
         "hparams": resolved,
         "data": data,
+        "selection": selection_settings(config, dataset, kind, data),
     }
 
 
@@ -236,7 +257,7 @@ def report_manifest(config: dict[str, Any], artifact: str, scores_path: str) -> 
                 "cells": cells,
             }
         )
-    return {
+    manifest = {
         "kind": spec.get("kind", "table"),
         "datasets": spec["datasets"],
         "splits": {d: artifact_split(spec, d) for d in spec["datasets"]},
@@ -246,3 +267,6 @@ def report_manifest(config: dict[str, Any], artifact: str, scores_path: str) -> 
         "qualitative": spec.get("qualitative"),
         "rows": rows,
     }
+    if "xsum" in spec["datasets"] and artifact_split(spec, "xsum") == "dev":
+        manifest["xsum_validation"] = validation_settings(config)  # the page says which protocol scored it
+    return manifest

@@ -8,6 +8,8 @@ from pathlib import PurePosixPath
 
 from snakemake.utils import validate
 
+from prefixtune.data.xsum_validation import subset_name, validation_settings
+from prefixtune.decoding.settings import method_decoding
 from prefixtune.grid import artifact_runs, data_tag, expand_runs, report_manifest
 
 validate(config, "../schemas/config.schema.yaml")
@@ -16,8 +18,11 @@ RESOURCES = config["paths"]["resources"]
 RESULTS = config["paths"]["results"]
 REPORTS = config["paths"]["reports"]
 LOGS = config["paths"]["logs"]
+VALSETS = f"{RESULTS}/valsets"
 RUNS = expand_runs(config)
 DEMO = config["scale"] == "demo"
+# ACL Table 7's protocol (default: the authors' validation loop)
+XSUM_VALIDATION = validation_settings(config)
 SUBSET_TAG = re.compile(r"(n|pct)([0-9.]+)-d([0-9]+)")
 
 
@@ -70,10 +75,15 @@ def train_data(wildcards):
 
 
 def eval_data(wildcards):
-    """The prepared data a run is decoded and scored on: a subset's own dataset, a split's own test set."""
+    """The prepared data a run is decoded and scored on: a subset's own dataset, a split's own test set; XSUM
+    validation scores (ACL Table 7): the first scoring.xsum_validation.articles articles (rule
+    xsum_validation_subset), unless all."""
     spec = RUNS[wildcards.run]
     if "split" in spec["data"]:
         return f"{RESULTS}/splits/{spec['dataset']}/{spec['data']['split']}"
+    validation = subset_name(XSUM_VALIDATION["articles"])
+    if spec["dataset"] == "xsum" and wildcards.split == "dev" and validation:
+        return f"{RESULTS}/data/{validation}"
     return f"{RESULTS}/data/{spec['dataset']}"
 
 
@@ -106,12 +116,14 @@ def spec_json(wildcards):
 
 
 def decoding_json(wildcards):
-    """The decode settings of a run's dataset: ``decoding``, or its ``decoding_by_dataset`` entry."""
-    dataset = RUNS[wildcards.run]["dataset"]
-    return json.dumps(
-        config.get("decoding_by_dataset", {}).get(dataset, config["decoding"]),
-        sort_keys=True,
+    """The decode settings of a run: ``decoding``, or its dataset's ``decoding_by_dataset`` entry with the
+    ``generate`` settings of the run's method kind (XSUM: PREFIX and FINE-TUNE decode differently).
+    """
+    run = RUNS[wildcards.run]
+    settings = config.get("decoding_by_dataset", {}).get(
+        run["dataset"], config["decoding"]
     )
+    return json.dumps(method_decoding(settings, run["method"]), sort_keys=True)
 
 
 def dataset_files(dataset):
@@ -186,9 +198,12 @@ def model_metrics_args(wildcards, input):
 
 
 def reference_args(wildcards, input):
+    """XSUM references cut as labels: at the test length, or on the validation set at scoring.xsum_validation's."""
     if not input.reference_tokenizer:
         return ""
     n = config["decoding_by_dataset"]["xsum"].get("reference_max_tokens", 100)
+    if wildcards.split == "dev":
+        n = XSUM_VALIDATION["reference_max_tokens"]
     return (
         f"--reference-tokenizer {input.reference_tokenizer} --reference-max-tokens {n}"
     )
@@ -267,3 +282,40 @@ def artifact_caption(wildcards):
     from prefixtune.report.titles import ALL_TITLES
 
     return ALL_TITLES.get(wildcards.artifact, wildcards.artifact)
+
+
+def selection_dev(wildcards):
+    """The dev file a run's checkpoint selection evaluates on (None: the final model is kept): XSUM's first
+    `val_items` validation articles (written by the valset rule), or a subsample's own dev items (low data, 30 % of n).
+    """
+    spec = RUNS[wildcards.run]
+    selection = spec["selection"]
+    if selection["rule"] == "final":
+        return None
+    if selection["rule"] == "best_val_rouge" and "size" not in spec["data"]:
+        source = spec["data"].get("split", "full")
+        return f"{VALSETS}/{spec['dataset']}/{source}/dev.first{selection['val_items']}.jsonl"
+    return f"{train_data(wildcards)}/dev.jsonl"
+
+
+def selection_input(wildcards):
+    """The validation subset file, a declared input (a subsample's dev file comes with its folder)."""
+    path = selection_dev(wildcards)
+    return [path] if path and path.startswith(VALSETS) else []
+
+
+def selection_args(wildcards):
+    """--dev (and, for the XSUM validation, the run's own decode settings) when a checkpoint is selected."""
+    path = selection_dev(wildcards)
+    if not path:
+        return ""
+    args = f"--dev {shlex.quote(path)}"
+    if RUNS[wildcards.run]["selection"]["rule"] == "best_val_rouge":
+        args += f" --decoding {shlex.quote(decoding_json(wildcards))}"
+    return args
+
+
+def valset_source(wildcards):
+    if wildcards.source == "full":
+        return f"{RESULTS}/data/{wildcards.dataset}"
+    return f"{RESULTS}/splits/{wildcards.dataset}/{wildcards.source}"

@@ -27,6 +27,22 @@ rule score:
         " {params.reference_args} {params.model_metrics} --out {output:q} > {log:q} 2>&1"
 
 
+rule xsum_validation_subset:
+    # ACL Table 7: the first N validation articles (rule valset) with their references, as a prepared folder
+    input:
+        f"{VALSETS}/xsum/full/dev.first{{n}}.jsonl",
+    output:
+        directory(f"{RESULTS}/data/xsum_validation_first{{n}}"),
+    log:
+        f"{LOGS}/xsum_validation_subset/first{{n}}.log",
+    wildcard_constraints:
+        n="[0-9]+",
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "prefixtune xsum-validation-subset --valset {input:q} --first {wildcards.n} --out-dir {output:q} 2> {log:q}"
+
+
 if MODEL_METRICS == "tiny":
 
     rule metric_models:

@@ -5,10 +5,33 @@
 # training.protect_trained (read-only: retraining one needs a deliberate delete).
 
 
+localrules:
+    valset,
+
+
+rule valset:
+    # The first N items of a prepared dev file: the authors' XSUM validation set (n_val 500), from the full
+    # validation split ("full") or an extrapolation split's dev.
+    input:
+        valset_source,
+    output:
+        f"{VALSETS}/{{dataset}}/{{source}}/dev.first{{n}}.jsonl",
+    log:
+        f"{LOGS}/valset/{{dataset}}/{{source}}/first{{n}}.log",
+    wildcard_constraints:
+        source="full|news_sports|within_news",
+        n="[0-9]+",
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "prefixtune valset --items {input:q}/dev.jsonl --first {wildcards.n} --out {output:q} 2> {log:q}"
+
+
 rule train:
     input:
         data=train_data,
         model=lambda wc: f"{RESOURCES}/models/{RUNS[wc.run]['model']}",
+        dev=selection_input,
     output:
         trained=trained_output(full_weights=False),
         run_json=f"{RESULTS}/runs/{{run}}/run.json",
@@ -28,10 +51,11 @@ rule train:
         spec=spec_json,
         checkpoints=f"{RESULTS}/checkpoints/{{run}}",
         checkpoint_every=config["training"]["checkpoint_every"],
+        selection=selection_args,
     shell:
         "prefixtune train --spec {params.spec:q} --train {input.data:q}/train.jsonl --base-model {input.model:q}"
         " --out {output.trained:q} --run-json {output.run_json:q} --checkpoint-dir {params.checkpoints:q}"
-        " --checkpoint-every {params.checkpoint_every} --time-budget-min {resources.runtime} 2> {log:q}"
+        " --checkpoint-every {params.checkpoint_every} --time-budget-min {resources.runtime} {params.selection} 2> {log:q}"
 
 
 use rule train as train_full_weights with:

@@ -18,6 +18,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from prefixtune.methods import build_method
 from prefixtune.provenance import package_versions, write_json_atomic
+from prefixtune.training.optimizer import DEFAULT_RULE, build_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def _one_step(device: torch.device, bf16: bool, seed: int = 0) -> dict[str, Any]
     settings = {"loss": "sequence_sum", "lm_dropout": False, "mid_dim": 64, "prefix_length": 5}
     method = build_method("prefix", model, settings)
     params = method.trainable_parameters()
-    optimizer = torch.optim.AdamW(params, lr=1e-3)
+    optimizer = build_optimizer(DEFAULT_RULE, params, lr=1e-3)  # the runs' update rule (multi-tensor on CUDA)
     ids = torch.randint(0, config.vocab_size, (8, 64), device=device)
     before = [p.detach().clone() for p in params]
     started = time.perf_counter()

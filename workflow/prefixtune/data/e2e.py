@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from prefixtune.data.errors import DataError, read_utf8
@@ -108,3 +109,29 @@ def write_e2e_csv(path: Path, rows: list[tuple[str, str]]) -> None:
     writer.writerow(["mr", "ref"])
     writer.writerows(rows)
     write_text_atomic(path, buffer.getvalue())
+
+
+def src1_slots(source: str) -> frozenset[tuple[str, str]]:
+    """The (src1 field, value) pairs of a src1 source ``field : value | ...``, order ignored."""
+    return frozenset(tuple(part.partition(" : ")[::2]) for part in source.split(" | "))
+
+
+def find_item_by_mr(sources: Sequence[str], mr: str, path: Path | str) -> int:
+    """Index of the one source whose complete field set is the challenge MR ``mr`` (no field more or less).
+
+    Figure 3's text panel quotes one dev item; a partial match picks another restaurant, so none or several
+    matches is an error naming ``path`` (the items file) and the fields expected.
+    """
+    try:
+        wanted = src1_slots(linearize_e2e_mr(mr))
+    except ValueError as err:
+        raise DataError(path, "the text panel's MR", str(err)) from err
+    matches = [i for i, source in enumerate(sources) if src1_slots(source) == wanted]
+    if len(matches) != 1:
+        if matches:
+            numbers = ", ".join(str(i + 1) for i in matches)
+            found = f"{len(matches)} of the {len(sources)} items have them (items {numbers})"
+        else:
+            found = f"none of the {len(sources)} items has them"
+        raise DataError(path, "items", f"expected exactly one item with exactly the fields {mr!r}; {found}")
+    return matches[0]

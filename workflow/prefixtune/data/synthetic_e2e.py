@@ -48,6 +48,18 @@ VALUES = {
     "near": NEAR,
 }
 SLOT_ORDER = list(E2E_FIELDS)  # the challenge MR order
+# Figure 3's text panel quotes the paper's source (config artifacts.figure3.qualitative): every dev set holds it
+# once, as its first MR, so the demo draws the panel; no other split holds it.
+PAPER_PANEL_MR = {
+    "name": "The Eagle",
+    "eatType": "coffee shop",
+    "food": "Chinese",
+    "priceRange": "cheap",
+    "customer rating": "average",
+    "area": "riverside",
+    "familyFriendly": "no",
+    "near": "Burger King",
+}
 RAW_NAMES = {
     "src1": {"train": "src1_train.txt", "dev": "src1_valid.txt", "test": "src1_test.txt"},
     "csv": {"train": "trainset.csv", "dev": "devset.csv", "test": "testset_w_refs.csv"},
@@ -134,11 +146,14 @@ def _rows(
 
 
 def write_e2e(out_dir: Path, rng: random.Random, n_train: int, n_dev: int, n_test: int) -> dict[str, Path]:
-    """n_train training rows; n_dev / n_test distinct MRs with 2-3 references each."""
-    used: set[str] = set()
+    """n_train training rows; n_dev / n_test distinct MRs with 2-3 references each. The dev set's first MR is
+    ``PAPER_PANEL_MR`` (Figure 3's text panel), which no other row has."""
+    paper = mr_string(PAPER_PANEL_MR)
+    used: set[str] = {paper}
+    paper_rows = [(paper, verbalise(PAPER_PANEL_MR, v)) for v in rng.sample(range(3), rng.randint(2, 3))]
     splits = {
         "test": _rows(rng, n_test, None, (2, 3), used),
-        "dev": _rows(rng, n_dev, None, (2, 3), used),
+        "dev": paper_rows + _rows(rng, n_dev - 1, None, (2, 3), used),
         "train": _rows(rng, None, n_train, (1, 3), used),
     }
     for split, rows in splits.items():

@@ -5,9 +5,11 @@ The authors' splits were never published (official_code.md §1.5). Their scripts
   boilerplate lines, takes the summary = FIRST-SENTENCE and the document = RESTBODY with its newlines *removed*
   (``"".join``: sentences run together, "...said.The next..."), and skips articles whose document is empty;
 - ``topic_url_process.py`` gives each article a topic from its URL (``topic_from_url``) and keeps, for
-  news-to-sports, ``topic[0] == 'news'`` in train/dev and ``'sport'`` in test; for within-news, news with
-  subtopic uk / world / business in train/dev and the other news subtopics in test. Test sets are cut to 8,000
-  by ``np.random.choice`` with no seed set: we seed ``numpy.random.RandomState(seed)`` (the same call, seeded).
+  news-to-sports, ``topic[0] == 'news'`` in train/dev and ``'sport'`` in test; for within-news, the articles
+  whose whole topic is exactly ``('news', 'uk')``, ``('news', 'world')`` or ``('news', 'business')`` in
+  train/dev and every other ``'news'`` topic in test, longer ones such as ``('news', 'business', 'companies')``
+  and the bare ``('news',)`` included (their ``topic in [...]`` test compares whole tuples). Test sets are cut
+  to 8,000 by ``np.random.choice`` with no seed set: we seed ``numpy.random.RandomState(seed)`` (the same call).
 Switches: ``line_join="space"`` keeps the sentences apart; ``test_from`` picks the official split the test set
 is drawn from (``build_split``). We also skip an empty summary (the authors kept it, as an empty reference).
 Everything written records its settings, sizes, topic counts and input hashes in ``split.json``.
@@ -40,6 +42,7 @@ BOILERPLATE = frozenset(
     + ["LinkedIn", "Copy this link", "These are external links and will open in a new window"]
 )
 KINDS = ("news_sports", "within_news")
+# whole topic tuples: a longer topic such as ('news', 'business', 'companies') is on the test side, as in the code
 WITHIN_NEWS_TRAIN = frozenset({("news", "uk"), ("news", "world"), ("news", "business")})
 LINE_JOINS = {"none": "", "space": " "}  # none: the authors' document; space: sentences kept apart
 TEST_FROM = ("train", "test")
@@ -166,13 +169,13 @@ def topic_from_url(url: str) -> tuple[str, ...]:
 def _in_train_domain(kind: str, topic: tuple[str, ...]) -> bool:
     if kind == "news_sports":
         return topic[:1] == ("news",)
-    return topic[:2] in WITHIN_NEWS_TRAIN
+    return topic in WITHIN_NEWS_TRAIN
 
 
 def _in_test_domain(kind: str, topic: tuple[str, ...]) -> bool:
     if kind == "news_sports":
         return topic[:1] == ("sport",)
-    return topic[:1] == ("news",) and topic[:2] not in WITHIN_NEWS_TRAIN
+    return topic[:1] == ("news",) and topic not in WITHIN_NEWS_TRAIN
 
 
 def build_split(

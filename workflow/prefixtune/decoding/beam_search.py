@@ -3,7 +3,8 @@
 transformers 5 normalises a finished hypothesis by the number of *generated* tokens; 3.2 divided its summed
 log-probability by the length of prompt + generated tokens (``length_basis="prompt_plus_generated"``). Finished
 hypotheses exclude the EOS token, a candidate EOS ranked below ``num_beams`` is skipped, and the search stops once
-the best running beam cannot beat the worst kept hypothesis (early_stopping=False). One source at a time (batch 1),
+the best running beam cannot beat the worst kept hypothesis (early_stopping=False); of finished hypotheses with
+exactly equal scores the one finished last is returned. One source at a time (batch 1),
 as the authors decoded; the prefix cache is expanded to the beams.
 """
 
@@ -61,7 +62,10 @@ class _Hypotheses:
         return self.worst >= best_sum_logprobs / self._norm_len(cur_len) ** self.settings.length_penalty
 
     def best(self) -> torch.Tensor:
-        return max(self.items, key=lambda item: item[0])[1]
+        """The best hypothesis; among exactly equal scores the one kept last, as 3.2 returned it (a stable sort
+        by score, then the end of the list). ``add`` keeps the insertion order and, when full, evicts the
+        lowest score added first: the kept list is 3.2's, item for item."""
+        return sorted(self.items, key=lambda item: item[0])[-1][1]
 
 
 class BadWords:

@@ -25,6 +25,7 @@ from prefixtune.data.records import EvalItem, read_jsonl
 from prefixtune.decoding.beam_cache import BeamSharedCrossAttentionCache
 from prefixtune.decoding.beam_search import BeamSettings, beam_search
 from prefixtune.decoding.beam_search_batched import beam_search_batch
+from prefixtune.decoding.settings import method_decoding
 from prefixtune.methods import build_method
 from prefixtune.methods.base import TuningMethod
 from prefixtune.models.detokenize import clean_up_tokenization
@@ -177,7 +178,8 @@ def summarize(
     device: torch.device,
 ) -> list[str]:
     """XSUM: ``generate`` on batches of sources (official_code.md §5.2), decoded without special tokens; the
-    sources are batched shortest first (less padding), the summaries returned in the sources' order."""
+    sources are batched shortest first (less padding), the summaries returned in the sources' order.
+    ``decoding``: the run's resolved settings (those of its method kind, :func:`method_decoding`)."""
     kwargs = generate_kwargs(decoding, tokenizer)
     batch_size = int(decoding.get("batch_size", 8))
     cleanup = bool(decoding.get("cleanup_spaces", True))
@@ -219,8 +221,12 @@ def decode_split(
     decoding: dict[str, Any],
     limit: int | None = None,
 ) -> dict[str, Any]:
-    """Write one output line per item of ``items_path`` to ``out_path``; returns the decode record."""
+    """Write one output line per item of ``items_path`` to ``out_path``; returns the decode record.
+
+    ``decoding``: the run's settings, or its dataset's config entry (XSUM: the run's method kind picks its
+    ``generate`` settings); the record holds the resolved settings and, for BART, the ``generate`` arguments."""
     started = time.time()
+    decoding = method_decoding(decoding, spec["method"])
     device = pick_device()
     model, method, tokenizer = load_for_decoding(spec, base_model_dir, trained_dir, device)
     items = read_jsonl(items_path, EvalItem)[:limit]
@@ -239,6 +245,7 @@ def decode_split(
         "n_items": len(items),
         "n_distinct_sources": len(distinct),
         "decoding": decoding,
+        **({"generate": generate_kwargs(decoding, tokenizer)} if model.config.is_encoder_decoder else {}),
         "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
         "versions": package_versions(),
         "git_commit": git_commit(),

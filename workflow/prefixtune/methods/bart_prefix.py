@@ -18,8 +18,10 @@ What is faithful (official_code.md §2.2, §4.2, §5.2):
 - The LM is frozen but in train mode while training (dropout 0.1 on, as under PyTorch Lightning; setting
   ``lm_dropout``); random init = PyTorch defaults (Embedding N(0, 1)), ``init: uniform`` = uniform(0, 1) on the
   three embeddings (the paper appendix's wording).
-- Not reproduced: the real-word initialisation of the BART prefix (only on the code's master branch, broken in
-  the release; official_code.md §3.4).
+- ``init: word`` (``init_word``): the real-word initialisation of the authors' master branch (broken in the
+  release; official_code.md §3.4): P = the word's length with ``<s>``/``</s>``, all prefix parameters fitted to the
+  frozen BART's keys/values of the word (see bart_word_init.py). ``reparametrize: false`` gives three raw prefix
+  tensors (randn, or set exactly to the word's keys/values).
 
 Why not peft: peft's seq2seq prefix-tuning gives the encoder no prefix, drops the cross-attention prefix it
 computes, shares one prefix between decoder layers i and i + L/2, and shifts BART's decoder positions by P because
@@ -48,8 +50,15 @@ from transformers import AttentionInterface, PreTrainedModel, PreTrainedTokenize
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
+from prefixtune.methods.bart_word_init import (
+    DECODER_CONTEXTS,
+    GRAD_RESETS,
+    bart_word_ids,
+    bart_word_key_values,
+    fit_bart_prefixes,
+)
 from prefixtune.methods.base import TuningMethod, checked_prefix_length
-from prefixtune.methods.prefix import PrefixEncoder
+from prefixtune.methods.prefix import PrefixEncoder, RawPrefix
 from prefixtune.methods.stored import load_trained, save_trained
 
 log = logging.getLogger(__name__)
@@ -59,7 +68,7 @@ ATTENTION_NAME = "prefixtune_bart_prefix"
 SLOT_ATTRIBUTE = "prefixtune_bart_slot"
 MEMO_ATTRIBUTE = "prefixtune_bart_cross_memo"
 ROLES = ("encoder", "decoder", "cross")  # encoder self-attention, decoder self-attention, cross-attention
-INITS = ("random", "uniform")
+INITS = ("random", "uniform", "word")
 
 
 class PrefixStore:
@@ -299,22 +308,95 @@ class BartPrefixTuning(TuningMethod):
         self.init = str(settings.get("init", "random"))
         if self.init not in INITS:
             raise ValueError(f"bart_prefix setting init={self.init!r}; expected one of {INITS}")
-        prefix_length = checked_prefix_length(settings, model)
+        self.word_ids = bart_word_ids(tokenizer, settings.get("init_word", "")) if self.init == "word" else []
+        self.decoder_context = str(settings.get("init_decoder_context", "per_token"))
+        self.grad_reset = str(settings.get("init_grad_reset", "decoder_mlp"))
+        if self.decoder_context not in DECODER_CONTEXTS:
+            raise ValueError(
+                f"bart_prefix setting init_decoder_context={self.decoder_context!r}; expected one of "
+                f"{DECODER_CONTEXTS}"
+            )
+        if self.grad_reset not in GRAD_RESETS:
+            raise ValueError(
+                f"bart_prefix setting init_grad_reset={self.grad_reset!r}; expected one of {GRAD_RESETS}"
+            )
+        prefix_length = self._prefix_length(settings)
         mid_dim = int(settings.get("mid_dim", 800))
         dropout = float(settings.get("prefix_dropout", 0.0))
+        self.reparametrize = bool(settings.get("reparametrize", True))
         self.prefixes = nn.ModuleDict()
         for role in ROLES:
             n_layer, n_head, d_model = role_geometry(model, role)
-            self.prefixes[role] = PrefixEncoder(n_layer, n_head, d_model, prefix_length, mid_dim, dropout)
-        if self.init == "uniform" and not self.prefixes["encoder"].wte.weight.is_meta:
+            self.prefixes[role] = (
+                PrefixEncoder(n_layer, n_head, d_model, prefix_length, mid_dim, dropout)
+                if self.reparametrize
+                else RawPrefix(n_layer, n_head, d_model, prefix_length, dropout)
+            )
+        if self.init == "uniform":
             with torch.no_grad():
                 for encoder in self.prefixes.values():
-                    encoder.wte.weight.uniform_(0.0, 1.0)
+                    start = encoder.wte.weight if isinstance(encoder, PrefixEncoder) else encoder.prefix
+                    if not start.is_meta:
+                        start.uniform_(0.0, 1.0)
+        self.init_losses: list[float] = []
+        self.init_final_mse: float | None = None
         self.prefixes.to(model.device)
         for p in model.parameters():
             p.requires_grad_(False)
         self.store = PrefixStore()
         self.previous_attention = self._attach()
+
+    def _prefix_length(self, settings: dict[str, Any]) -> int:
+        """P from the config, or the init word's length with <s> and </s> (the code ignored ``--preseqlen``)."""
+        if self.init != "word":
+            return checked_prefix_length(settings, self.model)
+        given = settings.get("prefix_length")
+        if given is not None and int(given) != len(self.word_ids):
+            raise ValueError(
+                f"method settings: prefix_length {given} but init_word {settings['init_word']!r} is "
+                f"{len(self.word_ids)} tokens with <s> and </s>; a word-initialised prefix has the word's length"
+            )
+        return checked_prefix_length(settings, self.model, given=len(self.word_ids))
+
+    def initialize_for_training(self) -> None:
+        """``init: word``: raw prefixes set to the word's keys/values, or every prefix parameter fitted to them."""
+        if self.init != "word":
+            return
+        targets = bart_word_key_values(self.model, self.word_ids, self.decoder_context)
+        if not self.reparametrize:
+            with torch.no_grad():
+                for role, target in targets.items():
+                    self.prefixes[role].prefix.copy_(target)
+            self.init_final_mse = 0.0
+            return
+        was_training = self.prefixes.training
+        self.prefixes.eval()  # no prefix dropout while fitting (the code's prefix dropout was 0)
+        self.init_losses = fit_bart_prefixes(
+            self.prefixes,
+            targets,
+            int(self.settings.get("init_steps", 200)),
+            float(self.settings.get("init_lr", 3e-5)),
+            self.grad_reset,
+        )
+        with torch.no_grad():
+            self.init_final_mse = float(
+                sum(torch.nn.functional.mse_loss(self.prefixes[r](), t) for r, t in targets.items())
+            )
+        self.prefixes.train(was_training)
+
+    def init_summary(self) -> dict[str, Any] | None:
+        """What the word initialisation did, for ``run.json`` (None without one)."""
+        if self.init != "word":
+            return None
+        return {
+            "word": self.settings.get("init_word"),
+            "token_ids": self.word_ids,
+            "prefix_length": len(self.word_ids),
+            "fitted": self.reparametrize,
+            "steps": len(self.init_losses),
+            "first_mse_sum": self.init_losses[0] if self.init_losses else None,
+            "final_mse_sum": self.init_final_mse,
+        }
 
     def _attach(self) -> str:
         previous = self.model.config._attn_implementation

@@ -116,6 +116,10 @@ class TuningMethod(ABC):
     def initialize_for_training(self) -> None:  # noqa: B027 (optional hook, a no-op by default)
         """Anything done once before the first step (e.g. fitting the prefix to real words' activations)."""
 
+    def init_summary(self) -> dict[str, Any] | None:
+        """What ``initialize_for_training`` did (word, fit losses), recorded in ``run.json``; None if nothing."""
+        return None
+
     @abstractmethod
     def save(self, out_dir: Path) -> None:
         """Write only what was trained."""

@@ -169,8 +169,25 @@ class PrefixTuning(TuningMethod):
         lr = float(self.settings.get("init_lr", 1e-4))
         was_training = self.encoder.training
         self.encoder.eval()  # no prefix dropout while fitting
-        fit_to_target(self.encoder, list(self.encoder.control_trans.parameters()), target, steps, lr)
+        self.init_losses = fit_to_target(
+            self.encoder, list(self.encoder.control_trans.parameters()), target, steps, lr
+        )
         self.encoder.train(was_training)
+
+    def init_summary(self) -> dict | None:
+        """What the word initialisation did, for ``run.json`` (None without one)."""
+        if self.init != "word":
+            return None
+        losses = getattr(self, "init_losses", [])
+        return {
+            "word": self.settings.get("init_word"),
+            "token_ids": self.word_ids,
+            "prefix_length": len(self.word_ids),
+            "fitted": bool(losses),
+            "steps": len(losses),
+            "first_mse": losses[0] if losses else None,
+            "last_step_mse": losses[-1] if losses else None,
+        }
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return list(self.encoder.parameters())

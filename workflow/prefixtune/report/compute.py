@@ -48,6 +48,8 @@ def job_compute(job: dict[str, str]) -> dict[str, Any]:
         out["device"] = train.get("device", "cpu")
         out["steps"] = train.get("training", {}).get("steps")
         out["seconds_per_step"] = train.get("training", {}).get("seconds_per_step")
+        # checkpoint selection's evaluations (dev loss, XSUM validation decoding): inside the training wall time
+        out["selection_s"] = (train.get("selection") or {}).get("validation_seconds")
     return out
 
 
@@ -70,7 +72,9 @@ def build_compute(status_files: list[Path], out: Path, demo: bool = False) -> st
         "# Compute ledger",
         "",
         "Wall time of the training and decoding jobs (each job records its own) and GPU-hours (wall time of jobs "
-        "that ran on a GPU). An artifact counts every run it uses; the totals count each run once.",
+        "that ran on a GPU). An artifact counts every run it uses; the totals count each run once. Training time "
+        "includes the evaluations that chose the decoded checkpoint (dev loss; XSUM validation summaries), shown "
+        "on their own in the runs table.",
         "",
         "| artifact | runs timed | train | decode | GPU-hours |",
         "|---|---|---|---|---|",
@@ -98,13 +102,14 @@ def build_compute(status_files: list[Path], out: Path, demo: bool = False) -> st
         "",
         "## Runs",
         "",
-        "| run | device | steps | s/step | train | decode | GPU-hours |",
-        "|---|---|---|---|---|---|---|",
+        "| run | device | steps | s/step | train | of which checkpoint selection | decode | GPU-hours |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         rate = f"{r['seconds_per_step']:.3f}" if r.get("seconds_per_step") else "–"
         lines.append(
             f"| {r['run']} | {r.get('device', '–')} | {r.get('steps') or '–'} | {rate} | {_fmt(r['train_s'])} | "
+            f"{_fmt(r.get('selection_s'))} | "
             f"{_fmt(r['decode_s'])} | {r['gpu_hours']:.3f} |"
         )
     text = "\n".join(lines) + "\n"

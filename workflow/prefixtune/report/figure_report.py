@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from prefixtune.data.e2e import find_item_by_mr
 from prefixtune.report.cells import PAPER_DATASET, aggregate, fmt_aggregate, load_scores, metric_spec
 from prefixtune.report.figures import Panel, PaperMark, Point, plot_figure, qualitative_markdown
 from prefixtune.report.paper import PaperKey
+from prefixtune.report.selection import selection_markdown
 from prefixtune.report.titles import FIGURE_TITLES
 
 PAPER_FIGURE = {"figure6": "figure6_data_efficiency"}  # the paper CSV's artifact name
@@ -83,16 +85,15 @@ def paper_marks(artifact: str, manifest: dict, paper: dict[PaperKey, float]) -> 
 
 
 def qualitative_rows(manifest: dict) -> tuple[str, list[tuple[str, Any, str]]] | None:
-    """Figure 3's left panel: each series' output for the first source containing every given string."""
+    """Figure 3's left panel: each series' output for the one E2E item whose complete field set is the
+    configured MR (the paper's "The Eagle | coffee shop | Chinese | cheap | ..."); none or several is an error."""
     spec = manifest.get("qualitative")
     if not spec:
         return None
     items = [
         json.loads(line) for line in Path(spec["items"]).read_text(encoding="utf-8").splitlines() if line
     ]
-    index = next((i for i, it in enumerate(items) if all(s in it["source"] for s in spec["contains"])), None)
-    if index is None:
-        raise ValueError(f"{spec['items']}: no source contains all of {spec['contains']}")
+    index = find_item_by_mr([it["source"] for it in items], spec["mr"], spec["items"])
     rows = []
     for row in manifest["rows"]:
         for cell in row["cells"]:
@@ -141,6 +142,8 @@ def build_figure(
             f"- {PAPER_DATASET[m.dataset]}: {m.label}" + ("" if m.kind == "vline" else f": {m.value}")
             for m in marks
         ]
+    if checkpoints := selection_markdown(manifest):
+        lines += ["", checkpoints]
     panel = qualitative_rows(manifest)
     if panel:
         source, rows = panel

@@ -12,6 +12,7 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
+from prefixtune.data.xsum_validation import page_note
 from prefixtune.report.cells import (
     METRICS,
     PAPER_DATASET,
@@ -174,6 +175,7 @@ def build_table(manifest: dict, ctx: TableContext, heading: str) -> tuple[str, l
             )
         lines.append("| " + " | ".join(line) + " |")
     notes = "; ".join(NOTES[d] for d in manifest["datasets"])
+    validation = manifest.get("xsum_validation")
     lines += [
         "",
         f"Each cell: reproduced (mean over its runs) / paper ({ctx.version}); ✓ within, ✗ outside the tolerance "
@@ -184,6 +186,7 @@ def build_table(manifest: dict, ctx: TableContext, heading: str) -> tuple[str, l
             if only_other_seen
             else ""
         ),
+        *(["", page_note(validation)] if validation else []),
         "",
         "## Every cell",
         "",

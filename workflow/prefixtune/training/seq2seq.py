@@ -4,9 +4,11 @@
   by switch); target ``<s> … </s>`` truncated to ``max_target_tokens`` (60) for training.
 - Labels are the target ids; the decoder input is the labels shifted right, starting with ``</s>`` (BART's
   ``decoder_start_token_id``); padding is ignored in the loss, a token mean (label smoothing 0).
-- Decoding: ``generate`` with beam 6, min length 11, max length 62, no repeated trigram, length penalty 0.8 (the
-  paper; the cleaned code's 1.0 by switch), early stopping; the outputs are decoded without special tokens, with
-  transformers 3.2's clean-up, and stripped. Batches of 8 sources, as the authors' test loop.
+- Decoding: ``generate`` with the settings of the run's method kind (:mod:`prefixtune.decoding.settings`). PREFIX:
+  beam 6, min length 11, max length 62 (the prefix module's hard-coded values); FINE-TUNE: beam 4, min length 12,
+  max length 128 (bart-large's summarization defaults, which the fine-tuning module read); both: no repeated
+  trigram, early stopping, length penalty 0.8 (the paper; the cleaned code's 1.0 by switch). The outputs are
+  decoded without special tokens, with transformers 3.2's clean-up, and stripped.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
 from prefixtune.data.records import Pair
+from prefixtune.decoding.settings import SETTINGS_KEY, method_decoding
 
 IGNORE = -100
 DEFAULT_MAX_SOURCE = 512
@@ -88,8 +91,18 @@ def seq2seq_loss(logits: torch.Tensor, labels: torch.Tensor, mode: str) -> torch
     raise ValueError(f"unknown loss mode {mode!r}; expected 'token_mean' or 'sequence_sum'")
 
 
-def generate_kwargs(decoding: dict[str, Any], tokenizer: PreTrainedTokenizerBase) -> dict[str, Any]:
-    """Every generate setting passed explicitly: nothing may come silently from a hub model's config."""
+def generate_kwargs(
+    decoding: dict[str, Any], tokenizer: PreTrainedTokenizerBase, method: str | None = None
+) -> dict[str, Any]:
+    """Every generate setting passed explicitly: nothing may come silently from a hub model's config.
+
+    ``decoding``: a run's resolved settings (what the decode stage is given), or the config's XSUM entry with
+    ``method``, the run's method kind, choosing among its per-method settings."""
+    if method is not None:
+        decoding = method_decoding(decoding, method)
+    elif SETTINGS_KEY in decoding:
+        kinds = sorted(decoding[SETTINGS_KEY])
+        raise ValueError(f"XSUM decode settings differ by method ({kinds}): name the method kind")
     return {
         "num_beams": int(decoding["num_beams"]),
         "min_length": int(decoding["min_length"]),

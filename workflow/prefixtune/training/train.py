@@ -1,7 +1,8 @@
 """Train one run: a tuning method on one dataset's training pairs, resumable from checkpoints.
 
-Optimisation follows the authors' code (official_code.md §4.1): AdamW (0.9, 0.999, eps 1e-8, no weight decay),
-linear decay to 0 over all steps with no warmup, gradient clipping at 1.0, seeded shuffling. The loss is the
+Optimisation follows the authors' code (official_code.md §4.1): transformers 3.2's AdamW (0.9, 0.999, eps 1e-8,
+no weight decay; ``training/optimizer.py``; torch's AdamW by the switch ``optimizer``), linear decay to 0 over all
+steps with no warmup, gradient clipping at 1.0, seeded shuffling. The loss is the
 per-sequence sum of token NLL averaged over the batch for PREFIX (their ``objective_mode=1``) and the token mean for
 the other methods; both are config switches (``loss``).
 """
@@ -34,7 +35,9 @@ from prefixtune.methods import build_method
 from prefixtune.methods.base import TuningMethod
 from prefixtune.models.loading import is_seq2seq, load_causal_lm, load_seq2seq_lm, load_tokenizer, pick_device
 from prefixtune.provenance import git_commit, package_versions, sha256_file, write_json_atomic
+from prefixtune.training.optimizer import DEFAULT_RULE, build_optimizer
 from prefixtune.training.schedule import planned_steps
+from prefixtune.training.selection import Selection, make_selection
 from prefixtune.training.seq2seq import (
     DEFAULT_MAX_SOURCE,
     DEFAULT_MAX_TARGET,
@@ -67,6 +70,8 @@ def run_fingerprint(spec: dict[str, Any], train_sha256: str, base_model_dir: Pat
     config = base_model_dir / "config.json"
     payload = {
         "spec": spec,
+        # the update rule even where the spec leaves it to the default: a checkpoint of the other rule is refused
+        "optimizer": str(spec["hparams"].get("optimizer", DEFAULT_RULE)),
         "train_sha256": train_sha256,
         "base_model_config_sha256": sha256_file(config) if config.is_file() else None,
     }
@@ -194,7 +199,9 @@ class Trainer:
         self.batch_size = int(hparams["batch_size"])
         self.grad_accum = int(hparams.get("gradient_accumulation_steps", 1))
         self.steps_per_epoch, self.epochs, self.total_steps = planned_steps(len(examples), hparams)
-        self.optimizer = torch.optim.AdamW(
+        self.optimizer_rule = str(hparams.get("optimizer", DEFAULT_RULE))
+        self.optimizer = build_optimizer(
+            self.optimizer_rule,
             self.params,
             lr=float(hparams["learning_rate"]),
             betas=(0.9, 0.999),
@@ -215,6 +222,7 @@ class Trainer:
         self.batch_in_epoch = 0
         self.losses: list[float] = []
         self.fingerprint = ""  # set by train_run; stored in and checked against checkpoints
+        self.selection: Selection | None = None  # set by train_run: best dev loss / validation ROUGE, or none
         self.stop_requested = False  # SIGTERM: checkpoint at the next step and exit for a retry
 
     # -- checkpoints -------------------------------------------------------------------------------------------
@@ -223,6 +231,7 @@ class Trainer:
         state = {
             "params": [p.detach().cpu() for p in self.params],
             "optimizer": self.optimizer.state_dict(),
+            "optimizer_rule": self.optimizer_rule,
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
@@ -230,6 +239,8 @@ class Trainer:
             "batch_in_epoch": self.batch_in_epoch,
             "losses": self.losses,
             "fingerprint": self.fingerprint,
+            # the best parameters and score so far: a resumed run selects what an uninterrupted one does
+            "selection": self.selection.state_dict() if self.selection else None,
             "rng": {
                 "python": random.getstate(),
                 "numpy": np.random.get_state(),
@@ -247,6 +258,11 @@ class Trainer:
         if not path.exists():
             return False
         state = torch.load(path, weights_only=False)
+        if state.get("optimizer_rule", self.optimizer_rule) != self.optimizer_rule:
+            raise CheckpointMismatchError(
+                f"{path}: this checkpoint was trained with the optimizer {state['optimizer_rule']}, this run uses "
+                f"{self.optimizer_rule}; delete the folder to start this run afresh"
+            )
         if state.get("fingerprint") != self.fingerprint:
             raise CheckpointMismatchError(
                 f"{path}: this checkpoint was written by a run with other settings, training data or base model "
@@ -266,6 +282,8 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.losses = state["losses"]
+        if self.selection and state.get("selection"):
+            self.selection.load_state_dict(state["selection"])
         random.setstate(state["rng"]["python"])
         np.random.set_state(state["rng"]["numpy"])
         torch.set_rng_state(state["rng"]["torch"])
@@ -326,6 +344,9 @@ class Trainer:
                     value,
                     self.scheduler.get_last_lr()[0],
                 )
+            # evaluate before this step's checkpoint, which keeps the best so far
+            if self.selection and self.selection.due(self.step):
+                self.selection.observe(self.step, self.params)
             out_of_time = _now() > deadline or self.stop_requested
             if (checkpoint_every and self.step % checkpoint_every == 0) or out_of_time:
                 self.batch_in_epoch += 1  # this batch is done
@@ -426,8 +447,13 @@ def train_run(
     checkpoint_dir: Path,
     time_budget_s: float | None = None,
     checkpoint_every: int = 0,
+    dev_path: Path | None = None,
+    decoding: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train ``spec`` and write ``out_dir`` (trained weights only) and ``run_json``; returns the run record."""
+    """Train ``spec`` and write ``out_dir`` (trained weights only) and ``run_json``; returns the run record.
+
+    ``spec.selection`` picks the parameters written (``training/selection.py``): the final ones, or the best dev
+    loss / validation ROUGE on ``dev_path`` (XSUM: generated with ``decoding``, the run's decode settings)."""
     started = time.time()
     deadline = _now() + (time_budget_s if time_budget_s else float("inf"))
     hparams = spec["hparams"]
@@ -454,16 +480,46 @@ def train_run(
         batch_loss = causal_batch_loss(method, tokenizer.pad_token_id, loss_mode, device)
     method.initialize_for_training()
     trainer = Trainer(method, examples, hparams, batch_loss, checkpoint_dir)
+
+    def encode_dev(dev: list[Pair]) -> list[Any]:
+        if seq2seq:
+            return [encode_seq2seq(p, tokenizer, max_source, max_target) for p in dev]
+        encoded = [encode_pair(p, tokenizer, method.text_prepended()) for p in dev]
+        check_lengths(encoded, method.max_tokens(), dev_path or train_path)
+        return encoded
+
+    trainer.selection = make_selection(
+        spec.get("selection"),
+        method=method,
+        steps_per_epoch=trainer.steps_per_epoch,
+        total_steps=trainer.total_steps,
+        dev_path=dev_path,
+        batch_loss=batch_loss,
+        encode=encode_dev,
+        autocast=trainer._autocast,
+        tokenizer=tokenizer,
+        decoding=decoding,
+        max_source=int(hparams.get("max_source_tokens", DEFAULT_MAX_SOURCE)),
+        device=device,
+    )
     train_sha256 = sha256_file(train_path)
-    trainer.fingerprint = run_fingerprint(spec, train_sha256, base_model_dir)
+    # the dev file's hash and the validation decode settings are part of what a checkpoint must match
+    selection_inputs = trainer.selection.inputs if trainer.selection else None
+    fingerprinted = {**spec, "selection_inputs": selection_inputs} if selection_inputs else spec
+    trainer.fingerprint = run_fingerprint(fingerprinted, train_sha256, base_model_dir)
     resumed = trainer.maybe_resume()
     log.info(
         "run %s: %d pairs, %d steps, device %s", spec["run_id"], len(examples), trainer.total_steps, device
     )
     first_step, loop_started = trainer.step, time.monotonic()
+    selection_seconds = trainer.selection.seconds if trainer.selection else 0.0
     with _stop_on_sigterm(trainer):
         trainer.run(deadline, checkpoint_every)
+    # the step rate leaves out this job's evaluations (the forecast adds them by their own estimate)
     loop_seconds = time.monotonic() - loop_started
+    if trainer.selection:
+        loop_seconds -= trainer.selection.seconds - selection_seconds
+        trainer.selection.apply_best(trainer.params)  # the selected parameters are what is saved and decoded
     steps_here = trainer.step - first_step
 
     tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
@@ -476,6 +532,7 @@ def train_run(
         "spec": spec,
         "parameters": method.parameter_counts(),
         "prefix_positions": method.positions_taken(),  # P (a word-initialised prefix: the word's tokens)
+        "initialization": method.init_summary(),  # init from a word: the word, P and the fit's MSE
         "training": {
             "examples": len(examples),
             "steps": trainer.step,
@@ -484,9 +541,14 @@ def train_run(
             "final_loss": trainer.losses[-1] if trainer.losses else None,
             "loss_every_50_steps": trainer.losses[::50],
             "resumed_from_checkpoint": resumed,
+            "optimizer": trainer.optimizer_rule,  # the update rule that ran (also in spec.hparams)
             # the step rate of this job (steps since start or resume): what compute forecasts scale from
             "seconds_per_step": round(loop_seconds / steps_here, 5) if steps_here else None,
         },
+        # which parameters were written: the final ones, or the chosen step with its score and every evaluation
+        "selection": trainer.selection.record()
+        if trainer.selection
+        else {"rule": "final", "chosen_step": trainer.step},
         "seeds": {"training": seed},
         "inputs": {
             "train": str(train_path),
