@@ -378,7 +378,7 @@ def test_figure_pages_say_which_checkpoint_was_decoded(tmp_path):
         in text
     )
     assert (
-        "best validation ROUGE-2, every 1 epoch(s) on 15 articles | epoch 4 of 30 (ROUGE-2 17.20) |" in text
+        "best validation ROUGE-2 on 15 articles, after every epoch | epoch 4 of 30 (ROUGE-2 17.20) |" in text
     )
     assert "| FINE-TUNE | E2E | 10 | final model | step 99 (final) |" in text
     assert "rule" not in text and "best_dev_loss" not in text  # readable text, no config keys

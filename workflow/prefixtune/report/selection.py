@@ -11,7 +11,7 @@ from prefixtune.report.cells import PAPER_DATASET
 RULE_TEXT = {
     "final": "final model",
     "best_dev_loss": "lowest dev loss, every {every_steps} steps",
-    "best_val_rouge": "best validation {metric}, every {every_epochs} epoch(s) on {dev_examples} articles",
+    "best_val_rouge": "best validation {metric} on {dev_examples} articles, after {epochs_text}",
 }
 METRIC_TEXT = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L"}
 
@@ -28,8 +28,11 @@ class _Fields(dict):
 
 def rule_text(selection: dict[str, Any]) -> str:
     rule = selection.get("rule", "final")
+    every = selection.get("every_epochs", 1)
     fields = _Fields(
-        selection, metric=METRIC_TEXT.get(selection.get("metric", ""), selection.get("metric", ""))
+        selection,
+        metric=METRIC_TEXT.get(selection.get("metric", ""), selection.get("metric", "")),
+        epochs_text="every epoch" if every == 1 else f"every {every} epochs",
     )
     return RULE_TEXT.get(rule, rule).format_map(fields)
 
