@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from prefixtune.data.records import EvalItem, Pair, write_jsonl
 from prefixtune.training import selection as sel
 from prefixtune.training.train import TimeBudgetExceeded, train_run
+from tiny_bart_models import TINY_XSUM_DECODING
 from tiny_models import save_tiny_model
 
 LOW_DATA = {"rule": "best_dev_loss", "eval_every": 2, "eval_batch_size": 4, "group": "low_data"}
@@ -256,16 +257,7 @@ def test_valset_is_the_first_items(tmp_path):
 
 # -- XSUM: validation after every epoch, ROUGE-2 ------------------------------------------------------------------
 
-XSUM_DECODING = {
-    "num_beams": 6,
-    "min_length": 3,
-    "max_length": 20,
-    "no_repeat_ngram_size": 3,
-    "length_penalty": 0.8,
-    "early_stopping": True,
-    "forced_bos": False,
-    "batch_size": 2,
-}
+XSUM_DECODING = TINY_XSUM_DECODING
 XSUM_SELECTION = {
     "rule": "best_val_rouge", "every_epochs": 1, "val_items": 3, "metric": "rouge2", "reference_max_tokens": 60,
     "score_batch_size": 2, "group": "xsum",

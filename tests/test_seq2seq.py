@@ -22,19 +22,10 @@ from prefixtune.training.seq2seq import (
     seq2seq_loss,
 )
 from prefixtune.training.train import train_run
-from tiny_bart_models import one_thread, tiny_bart_dir
+from tiny_bart_models import TINY_XSUM_DECODING, one_thread, tiny_bart_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-XSUM_DECODING = {
-    "num_beams": 6,
-    "min_length": 3,
-    "max_length": 20,
-    "no_repeat_ngram_size": 3,
-    "length_penalty": 0.8,
-    "early_stopping": True,
-    "forced_bos": False,
-    "batch_size": 2,
-}
+XSUM_DECODING = TINY_XSUM_DECODING
 # the config's form: generate settings per method kind (the authors' FINE-TUNE decoding differed from PREFIX's)
 XSUM_GENERATE = {key: value for key, value in XSUM_DECODING.items() if key != "batch_size"}
 XSUM_BY_METHOD = {

@@ -32,6 +32,18 @@ TEST_RECIPE = TinyBartRecipe(
     max_position_embeddings=512,
 )
 
+# PREFIX's XSUM decoding with short lengths for the tiny model (every setting explicit, as a run records it)
+TINY_XSUM_DECODING = {
+    "num_beams": 6,
+    "min_length": 3,
+    "max_length": 20,
+    "no_repeat_ngram_size": 3,
+    "length_penalty": 0.8,
+    "early_stopping": True,
+    "forced_bos": False,
+    "batch_size": 2,
+}
+
 
 def pretraining_pairs(n: int = 200, seed: int = 0) -> list[tuple[str, str]]:
     """Table-to-text pairs ("X serves Y food ...") and copy pairs; the prefix tests use another template."""
