@@ -2,7 +2,9 @@
 # Paper scale by default; the offline CPU demo: snakemake --configfile config/demo.yaml --cores 2
 from snakemake.utils import min_version
 
-min_version("9.0")
+# 9.19: the first release that reads the SLURM profile's file name, slurm/profile.v9+.yaml (snakemake PR #4087;
+# 9.0-9.18 read only config[.vN+].yaml and stop with "no config.yaml found").
+min_version("9.19")
 
 
 # A --configfile replaces the paper config instead of being merged into it, so the demo never inherits
@@ -37,6 +39,7 @@ localrules:
     report_figure,
     index,
     compute,
+    claims,
 
 
 rule all:
@@ -50,3 +53,4 @@ rule all:
         expand(f"{REPORTS}/{{artifact}}.{{ext}}", artifact=FIGURES, ext=["png", "pdf"]),
         f"{REPORTS}/index.md",
         f"{REPORTS}/compute.md",
+        f"{REPORTS}/claims.md",

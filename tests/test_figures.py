@@ -91,7 +91,8 @@ def figure5() -> tuple[list[Panel], list[Point], list[PaperMark]]:
 
 
 def legend_texts(fig) -> list[str]:
-    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
+    return [t.get_text() for legend in legends for t in legend.get_texts()]
 
 
 def build(spec, demo: bool = False):
@@ -174,8 +175,10 @@ def test_categorical_axis_keeps_the_given_order() -> None:
     fig = build(figure5)
     ax = next(ax for ax in fig.axes if ax.get_title() == "E2E · BLEU")
     assert [t.get_text() for t in ax.get_xticklabels()] == list(INIT_WORDS)
-    texts = legend_texts(fig)
-    assert "random (n = 2)" in texts and "paper: finding: real words beat random" in texts
+    assert "random (n = 2)" in legend_texts(fig)
+    caption = [t.get_text() for t in fig.texts]  # a note is the figure's caption, not a legend entry
+    assert "paper: finding: real words beat random" in caption
+    assert "paper: finding: real words beat random" not in legend_texts(fig)
 
 
 def test_demo_subtitle_only_in_demo() -> None:

@@ -161,9 +161,12 @@ def test_cli_score_writes_json(shipped_vectors, tmp_path, capsys):
     ]
     cli_main(argv)
     result = json.loads(out.read_text(encoding="utf-8"))
-    assert json.loads(capsys.readouterr().out) == result
+    shown = json.loads(capsys.readouterr().out)  # the log shows the segment statistics as a summary
+    assert shown["segments"] == {"n": 25, "metrics": {"BLEU": "sacrebleu_bleu", "TER": "ter"}}
+    assert {**shown, "segments": result["segments"]} == result
     assert result["dataset"] == "dart" and result["n_hypotheses"] == 25
-    assert set(result) == {"dataset", "n_hypotheses", "metrics", "scales", "tools"}
+    assert set(result) == {"dataset", "n_hypotheses", "metrics", "scales", "tools", "segments"}
+    assert len(result["segments"]["metrics"]["BLEU"]["stats"]) == 25
     assert "BLEU 0-100" in result["scales"] and "Meteor-1.5.jar" in result["tools"]["jars"]
     official = _official(folder / "official_scores.json")
     assert result["metrics"]["BLEU"] == pytest.approx(official["BLEU"], abs=1e-9)

@@ -206,7 +206,9 @@ def test_figure_report_draws_points_and_quotes_the_texts(tmp_path):
     assert "| PREFIX | E2E | BLEU | 50 | 45.0 ± 7.1 (n=2) |" in text
     assert "The Eagle at 100 \\| with a pipe" in text  # the first replicate's output for exactly these fields
     assert "name : The Eagle \\| food : Chinese" in text and "Burger King" not in text
-    assert "BLEU_gap_mean" in text  # the paper's stated average gap
+    # the paper's stated average gap, as a sentence (never the results file's metric key)
+    assert "- paper: PREFIX beats FINE-TUNE by 2.9 BLEU on average over training sizes 50–500 (E2E)\n" in text
+    assert "BLEU_gap_mean" not in text
     assert status["status"] == "complete" and status["kind"] == "figure"
     # an items file without the configured item (or with it twice) stops the page, naming the file
     items.write_text(json.dumps({"source": "name : The Eagle"}) + "\n")
@@ -231,7 +233,9 @@ def test_figure6_marks_the_acl_crossover_even_against_v1(tmp_path):
         ],
     }
     build_report("figure6", fig, PAPER, "arxiv_v1", tmp_path, False)
-    assert "- E2E: paper: PREFIX ahead above 20\n" in (tmp_path / "figure6.md").read_text()
+    text = (tmp_path / "figure6.md").read_text()
+    assert "- paper: PREFIX better than FINE-TUNE above 20 % of the E2E training data\n" in text
+    assert "crossover_train_pct" not in text
 
 
 def test_index_lists_every_artifact_with_status_and_gpu_hours(tmp_path):
@@ -278,9 +282,9 @@ def test_index_lists_every_artifact_with_status_and_gpu_hours(tmp_path):
     ledger = build_compute(status, tmp_path / "compute.md")
     assert "| [Table1](table1.md) | 1 of 1 | 2.00 h | 36 s | 2.01 |" in ledger
     assert "| [Figure3](figure3.md) | 0 of 1 | 0 s | 0 s | 0.00 |" in ledger
-    assert "| e2e-gpt2-medium-prefix | NVIDIA H100 | 1000 | 7.000 | 2.00 h | – | 36 s | 2.010 |" in ledger
-    assert "| x | – | – | – | – | – | – | 0.000 |" in ledger
-    assert "Every run once: 2 runs, train 2.00 h, decode 36 s, 2.01 GPU-hours." in ledger
+    assert "| e2e-gpt2-medium-prefix | NVIDIA H100 | 1000 | 7.000 | 1 | 2.00 h | – | 36 s | 2.010 |" in ledger
+    assert "| x | – | – | – | – | – | – | – | 0.000 |" in ledger
+    assert "Every run once: 2 runs, train 2.00 h in 1 attempt, decode 36 s, 2.01 GPU-hours." in ledger
 
 
 def test_unknown_artifact_is_an_error(tmp_path):

@@ -107,6 +107,7 @@ def cmd_base_model(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from prefixtune.training.attempts import TrainerBusyError
     from prefixtune.training.train import TimeBudgetExceeded, train_run
 
     # stop early enough to checkpoint: the margin, but never more than a fifth of a short limit
@@ -124,7 +125,12 @@ def cmd_train(args: argparse.Namespace) -> None:
             args.checkpoint_every,
             dev_path=args.dev,
             decoding=args.decoding,
+            lock_wait_s=args.lock_wait_s,
+            log_path=args.log,
         )
+    except TrainerBusyError as err:
+        log.error("%s", err)
+        sys.exit(1)
     except TimeBudgetExceeded as err:
         log.error("%s; checkpoint kept in %s, a retry resumes", err, args.checkpoint_dir)
         sys.exit(75)
@@ -155,7 +161,8 @@ def cmd_dart_tokenize(args: argparse.Namespace) -> None:
 
 def cmd_score(args: argparse.Namespace) -> None:
     from prefixtune.metrics.score import score_files
-    from prefixtune.provenance import write_json_atomic
+    from prefixtune.metrics.segments import format_scores_json, summary
+    from prefixtune.provenance import write_text_atomic
 
     result = score_files(
         args.dataset,
@@ -166,9 +173,10 @@ def cmd_score(args: argparse.Namespace) -> None:
         reference_max_tokens=args.reference_max_tokens,
         model_metrics=args.model_metrics,
     )
-    if args.out:
-        write_json_atomic(args.out, result)
-    print(json.dumps(result, indent=2, ensure_ascii=False))
+    if args.out:  # segment statistics one line per metric (prefixtune.metrics.segments)
+        write_text_atomic(args.out, format_scores_json(result))
+    shown = {**result, "segments": summary(result["segments"])} if "segments" in result else result
+    print(json.dumps(shown, indent=2, ensure_ascii=False))
 
 
 def cmd_metric_models(args: argparse.Namespace) -> None:
@@ -222,6 +230,25 @@ def cmd_report(args: argparse.Namespace) -> None:
         args.demo,
         tolerance=args.tolerance,
         config_hash=args.config_hash,
+        claims_file=args.claims,
+        claims_settings=args.claims_settings,
+    )
+
+
+def cmd_claims(args: argparse.Namespace) -> None:
+    from prefixtune.claims.engine import settings_from
+    from prefixtune.claims.report import write_claims_report
+    from prefixtune.report.build import DEMO_BANNER
+
+    write_claims_report(
+        args.claims,
+        args.manifests,
+        args.paper,
+        args.version,
+        settings_from(args.settings),
+        args.out,
+        demo=args.demo,
+        banner=DEMO_BANNER if args.demo else "",
     )
 
 
@@ -236,6 +263,24 @@ def cmd_plan(args: argparse.Namespace) -> None:
         results = args.results or Path(config["paths"]["results"])
         print("\nForecast of the training compute (from " + str(results) + "):\n")
         print(forecast_table(config, results, args.artifact or None), end="")
+
+
+def cmd_incomplete(args: argparse.Namespace) -> None:
+    from prefixtune.cluster.incomplete import incomplete_runs, temporary_trained_runs
+    from prefixtune.cluster.plan import load_config
+    from prefixtune.grid import expand_runs
+
+    config = load_config(args.configfile)
+    results = Path(config["paths"]["results"])
+    runs = expand_runs(config)
+    found = incomplete_runs(results, runs, temporary_trained_runs(config, runs))
+    for run, files in found.items():
+        log.warning(
+            "%s: its training is gone (interrupted retrain?); %d files made from it remain", run, len(files)
+        )
+        print("\n".join(str(f) for f in files))
+    if not found:
+        log.info("no incomplete runs under %s", results)
 
 
 def cmd_index(args: argparse.Namespace) -> None:
@@ -342,6 +387,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-budget-min", type=float, default=0, help="the job's wall-time limit (0: none)")
     p.add_argument("--safety-margin-min", type=float, default=10, help="stop this long before the limit")
     p.add_argument("--checkpoint-every", type=int, default=1000, help="optimizer steps between checkpoints")
+    p.add_argument(
+        "--lock-wait-s",
+        type=float,
+        default=120,
+        help="how long to wait for another trainer of the same run to let go of its checkpoint folder",
+    )
+    p.add_argument(
+        "--log",
+        type=Path,
+        default=None,
+        help="the job's log: each attempt's stderr is kept in <log>.attemptN.log",
+    )
     p.add_argument("--dev", type=Path, default=None, help="dev / validation items for checkpoint selection")
     p.add_argument(
         "--decoding",
@@ -428,8 +485,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tolerance", type=_json_arg, default={}, help="paper dataset -> metric -> band (JSON)")
     p.add_argument("--config-hash", default="")
+    p.add_argument("--claims", type=Path, default=None, help="the claims file: list this page's claims")
+    p.add_argument(
+        "--claims-settings",
+        type=_json_arg,
+        default={},
+        help="resamples, seed, confidence (report.claims; JSON)",
+    )
     p.add_argument("--demo", action="store_true", help="mark the report as the offline demo")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("claims", help="reports/claims.md: a verdict for every claim of the paper")
+    p.add_argument("--claims", required=True, type=Path, help="the claims file (config/claims.yaml)")
+    p.add_argument(
+        "--manifests",
+        required=True,
+        type=_json_arg,
+        help="artifact -> its rows and score files (JSON or file)",
+    )
+    p.add_argument("--paper", required=True, type=Path)
+    p.add_argument("--version", default="arxiv_v1", choices=["arxiv_v1", "acl2021"])
+    p.add_argument(
+        "--settings", type=_json_arg, default={}, help="resamples, seed, confidence (report.claims; JSON)"
+    )
+    p.add_argument("--out", required=True, type=Path, help="claims.md (with .csv and .json beside it)")
+    p.add_argument(
+        "--demo", action="store_true", help="demo scale: rows the demo does not run are not errors"
+    )
+    p.set_defaults(func=cmd_claims)
 
     p = sub.add_parser("plan", help="the training runs per artifact of a config (shared runs counted once)")
     p.add_argument("--configfile", type=Path, default=Path("config/config.yaml"))
@@ -443,6 +526,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--results", type=Path, help="where measured runs are (default: the config's paths.results)"
     )
     p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser(
+        "incomplete",
+        help="runs whose training is gone while files made from it remain; prints those files for --forcerun",
+    )
+    p.add_argument("--configfile", type=Path, default=Path("config/config.yaml"))
+    p.set_defaults(func=cmd_incomplete)
 
     for name, func, text in (
         ("index", cmd_index, "reports/index.md: every artifact with its status, commit and GPU-hours"),

@@ -4,15 +4,22 @@ import json
 import os
 import re
 import shlex
-from pathlib import PurePosixPath
+import sys
+from pathlib import Path, PurePosixPath
 
 from snakemake.utils import validate
 
+from prefixtune.cluster import slurm_status
+from prefixtune.cluster.incomplete import incomplete_runs, temporary_trained_runs
 from prefixtune.data.xsum_validation import subset_name, validation_settings
 from prefixtune.decoding.settings import method_decoding
 from prefixtune.grid import artifact_runs, data_tag, expand_runs, report_manifest
 
 validate(config, "../schemas/config.schema.yaml")
+
+# SLURM: a job sacct reports as "CANCELLED by <uid>" fails (and is retried) instead of hanging the workflow
+# (snakemake-executor-plugin-slurm 2.8.0 matches only "CANCELLED"; prefixtune/cluster/slurm_status.py).
+slurm_status.install()
 
 RESOURCES = config["paths"]["resources"]
 RESULTS = config["paths"]["results"]
@@ -21,6 +28,18 @@ LOGS = config["paths"]["logs"]
 VALSETS = f"{RESULTS}/valsets"
 RUNS = expand_runs(config)
 DEMO = config["scale"] == "demo"
+
+# The controller (not each job) names runs an interrupted forced retrain left behind (README, Cluster).
+if workflow.is_main_process:
+    for _run, _files in incomplete_runs(
+        Path(RESULTS), RUNS, temporary_trained_runs(config, RUNS)
+    ).items():
+        print(
+            f"Warning: run {_run}: run.json or trained/ is missing while {len(_files)} files made from it remain;"
+            " Snakemake will not rebuild it by itself. Rebuild: snakemake [--profile slurm] <targets>"
+            " --forcerun $(prefixtune incomplete [--configfile ...])",
+            file=sys.stderr,
+        )
 # ACL Table 7's protocol (default: the authors' validation loop)
 XSUM_VALIDATION = validation_settings(config)
 SUBSET_TAG = re.compile(r"(n|pct)([0-9.]+)-d([0-9]+)")
@@ -103,6 +122,21 @@ def run_resources(rule_name, key):
         return value * attempt if key == "runtime" else value
 
     return get
+
+
+def gpu_request(count):
+    """A GPU count (a number or a resource function) as the resources of the cluster's request style
+    (``resources.gpu_request``): ``gpu`` (the plugin's sbatch --gpus=N, srun --gpus=N) or only ``gres``
+    ("gpu:N": sbatch --gres=gpu:N; the job step inherits the job's GRES) for clusters that reject --gpus.
+    """
+    if config["resources"].get("gpu_request", "gpus") == "gpus":
+        return {"gpu": count}
+
+    def gres(wildcards, attempt):
+        n = count(wildcards, attempt) if callable(count) else count
+        return f"gpu:{n}" if n else ""
+
+    return {"gres": gres}
 
 
 def run_threads(rule_name):

@@ -16,9 +16,9 @@ rule decode:
         "../../envs/gpu.yaml"
     threads: run_threads("decode")
     resources:
+        **gpu_request(run_resources("decode", "gpu")),
         runtime=run_resources("decode", "runtime"),
         mem_mb=run_resources("decode", "mem_mb"),
-        gpu=run_resources("decode", "gpu"),
         cpus_per_task=run_resources("decode", "cpus_per_task"),
     params:
         spec=spec_json,

@@ -3,17 +3,76 @@ TABLES = [
     a for a, s in config["artifacts"].items() if s.get("kind", "table") == "table"
 ]
 FIGURES = [a for a, s in config["artifacts"].items() if s.get("kind") == "figure"]
+# The paper's claims (report.claims; README "Claims and verdicts"): every page lists its own, claims.md all.
+CLAIMS = {"file": "config/claims.yaml", **config.get("report", {}).get("claims", {})}
+CLAIMS_SETTINGS = json.dumps({k: v for k, v in CLAIMS.items() if k != "file"})
 REPORT_SHELL = (
     "prefixtune report --artifact {wildcards.artifact} --manifest {params.manifest:q}"
     " --paper {input.paper:q} --version {params.version} --out-dir {params.out_dir:q}"
-    " --tolerance {params.tolerance:q} --config-hash {params.config_hash} {params.demo} 2> {log:q}"
+    " --tolerance {params.tolerance:q} --config-hash {params.config_hash}"
+    " --claims {input.claims:q} --claims-settings {params.claims:q} {params.demo} 2> {log:q}"
 )
+
+
+def claims_artifacts():
+    """The artifacts the claims file's statements name (read when the workflow is parsed)."""
+    from prefixtune.claims.spec import load_claims, selectors
+
+    names = []
+    for claim in load_claims(CLAIMS["file"]):
+        if "statement" in claim:
+            names.append(claim["artifact"])
+            names += [
+                s["artifact"]
+                for _, s in selectors(claim["statement"])
+                if "artifact" in s
+            ]
+    return [a for a in dict.fromkeys(names) if a in config["artifacts"]]
+
+
+def claims_inputs(wildcards):
+    """The scores files of every artifact a claim rests on, and the run and decoding records beside them."""
+    from types import SimpleNamespace
+
+    scores = [
+        s
+        for a in claims_artifacts()
+        for s in artifact_scores(SimpleNamespace(artifact=a))
+    ]
+    scores = list(dict.fromkeys(scores))
+    records = [os.path.join(os.path.dirname(s), "run.json") for s in scores]
+    return list(dict.fromkeys(scores + records + claims_decode_records()))
+
+
+def claims_decode_records():
+    """The decoding records (<split>.hyp.json) of the runs a decoding-time claim measures."""
+    from types import SimpleNamespace
+
+    from prefixtune.claims.spec import load_claims
+
+    artifacts = {
+        claim["artifact"]
+        for claim in load_claims(CLAIMS["file"])
+        if "decode_seconds_per_item" in json.dumps(claim.get("statement", {}))
+    }
+    return [
+        s.replace(".scores.json", ".hyp.json")
+        for a in sorted(artifacts & set(config["artifacts"]))
+        for s in artifact_scores(SimpleNamespace(artifact=a))
+    ]
+
+
+def claims_manifests(wildcards):
+    """artifact -> manifest of the claims' artifacts (compact JSON)."""
+    manifests = {a: report_manifest(config, a, SCORES) for a in claims_artifacts()}
+    return json.dumps(manifests, separators=(",", ":"))
 
 
 rule report_table:
     input:
         scores=artifact_scores,
         paper=config["paper"]["results_csv"],
+        claims=CLAIMS["file"],
     output:
         md=report(
             f"{REPORTS}/{{artifact}}.md",
@@ -37,6 +96,7 @@ rule report_table:
         tolerance=json.dumps(config.get("report", {}).get("tolerance", {})),
         config_hash=artifact_config_hash,
         caption=artifact_caption,
+        claims=CLAIMS_SETTINGS,
     shell:
         REPORT_SHELL
 
@@ -46,6 +106,7 @@ rule report_figure:
         scores=artifact_scores,
         hyps=artifact_qualitative_inputs,
         paper=config["paper"]["results_csv"],
+        claims=CLAIMS["file"],
     output:
         png=report(
             f"{REPORTS}/{{artifact}}.png",
@@ -71,8 +132,37 @@ rule report_figure:
         tolerance="{}",
         config_hash=artifact_config_hash,
         caption=artifact_caption,
+        claims=CLAIMS_SETTINGS,
     shell:
         REPORT_SHELL
+
+
+rule claims:
+    # Every claim of the paper with its verdict, from the scores files and run records of the artifacts the
+    # claims rest on (no model is loaded).
+    input:
+        claims=CLAIMS["file"],
+        paper=config["paper"]["results_csv"],
+        results=claims_inputs,
+    output:
+        md=report(
+            f"{REPORTS}/claims.md", caption="../report/claims.rst", category="Index"
+        ),
+        csv=f"{REPORTS}/claims.csv",
+        json=f"{REPORTS}/claims.json",
+    log:
+        f"{LOGS}/report/claims.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        manifests=claims_manifests,
+        version=config["paper"]["version"],
+        settings=CLAIMS_SETTINGS,
+        demo="--demo" if DEMO else "",
+    shell:
+        "prefixtune claims --claims {input.claims:q} --manifests {params.manifests:q} --paper {input.paper:q}"
+        " --version {params.version} --settings {params.settings:q} --out {output.md:q} {params.demo}"
+        " 2> {log:q}"
 
 
 rule index:

@@ -6,6 +6,7 @@ SMOKE_RESOURCES = {
     "cpus_per_task": 2,
     **config["resources"].get("gpu_smoke", {}),
 }
+SMOKE_RESOURCES.update(gpu_request(SMOKE_RESOURCES.pop("gpu")))
 
 
 rule gpu_smoke:
@@ -13,6 +14,8 @@ rule gpu_smoke:
         f"{RESULTS}/smoke/gpu.json",
     log:
         f"{LOGS}/gpu_smoke.log",
+    # a failing smoke test names a setting to fix: running it again (the profile's retries) only costs time
+    retries: 0
     conda:
         "../../envs/gpu.yaml"
     threads: SMOKE_RESOURCES["cpus_per_task"]

@@ -43,9 +43,9 @@ rule train:
         "../../envs/gpu.yaml"
     threads: run_threads("train")
     resources:
+        **gpu_request(run_resources("train", "gpu")),
         runtime=run_resources("train", "runtime"),
         mem_mb=run_resources("train", "mem_mb"),
-        gpu=run_resources("train", "gpu"),
         cpus_per_task=run_resources("train", "cpus_per_task"),
     params:
         spec=spec_json,
@@ -55,7 +55,8 @@ rule train:
     shell:
         "prefixtune train --spec {params.spec:q} --train {input.data:q}/train.jsonl --base-model {input.model:q}"
         " --out {output.trained:q} --run-json {output.run_json:q} --checkpoint-dir {params.checkpoints:q}"
-        " --checkpoint-every {params.checkpoint_every} --time-budget-min {resources.runtime} {params.selection} 2> {log:q}"
+        " --checkpoint-every {params.checkpoint_every} --time-budget-min {resources.runtime} {params.selection}"
+        " --log {log:q} 2> {log:q}"
 
 
 use rule train as train_full_weights with:

@@ -109,10 +109,23 @@ def load_dart_references(path: str | Path) -> list[list[str]]:
     raise ValueError(f"{path}: expected a folder of reference .lex files or a DART .xml file")
 
 
+def bleu_metric() -> sacrebleu.BLEU:
+    """``multi-bleu.perl`` (case-sensitive): the BLEU object behind the official value and its segment stats."""
+    return sacrebleu.BLEU(tokenize="none", smooth_method="none", force=True)
+
+
+def reference_streams(refs: Sequence[Sequence[str]]) -> list[list[str]]:
+    """The 3 official reference files (``""`` where an entry has fewer)."""
+    return [[group[k] if k < len(group) else "" for group in refs] for k in range(N_REFS)]
+
+
 def _bleu(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> float:
-    streams = [[group[k] if k < len(group) else "" for group in refs] for k in range(N_REFS)]
-    bleu = sacrebleu.BLEU(tokenize="none", smooth_method="none", force=True)
-    return bleu.corpus_score(list(hyps), streams).score
+    return bleu_metric().corpus_score(list(hyps), reference_streams(refs)).score
+
+
+def ter_inputs(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> tuple[list[str], list[list[str]]]:
+    """What TER scores: stripped outputs; an entry without references has its blank reference0 line."""
+    return [h.strip() for h in hyps], [list(group) if group else [""] for group in refs]
 
 
 def score_dart(
@@ -127,8 +140,8 @@ def score_dart(
     if any(len(group) > N_REFS for group in refs):
         raise ValueError(f"the DART protocol uses at most {N_REFS} references per entry")
     # an entry without any reference still has its (blank) reference0 line in the official files
-    present = [list(group) if group else [""] for group in refs]
+    ter_hyps, present = ter_inputs(hyps, refs)
     scores = {"BLEU": _bleu(hyps, refs), "METEOR": meteor_score(hyps, present, METEOR_REFS)}
     if ter:
-        scores["TER"] = ter_score([h.strip() for h in hyps], present, workers)
+        scores["TER"] = ter_score(ter_hyps, present, workers)
     return scores

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from prefixtune.metrics.coco import coco_scores
+from prefixtune.metrics.coco import coco_scores_detailed
 from prefixtune.metrics.mteval import bleu_nist_py, bleu_perl, nist_perl
 
 E2E_METRICS = ("BLEU", "NIST", "BLEU_perl", "NIST_perl", "METEOR", "ROUGE_L", "CIDEr")
@@ -99,10 +99,8 @@ def read_e2e_references(path: str | Path) -> list[list[str]]:
     return _read_grouped_text(path)
 
 
-def score_e2e(hyps: Sequence[str], refs: Sequence[Sequence[str]], *, java: bool = True) -> dict[str, float]:
-    """All E2E metrics: ``BLEU``, ``NIST`` (``-p``, the paper's), ``BLEU_perl``, ``NIST_perl``, ``METEOR``,
-    ``ROUGE_L``, ``CIDEr`` as fractions (the official script's scales). ``java=False`` skips the three coco
-    metrics (they need Java)."""
+def clean_inputs(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> tuple[list[str], list[list[str]]]:
+    """Every text ``strip()``-ed as the official reader does; every instance needs non-empty references."""
     if len(hyps) != len(refs):
         raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} reference groups")
     hyps = [h.strip() for h in hyps]
@@ -110,6 +108,14 @@ def score_e2e(hyps: Sequence[str], refs: Sequence[Sequence[str]], *, java: bool 
     for i, group in enumerate(refs):
         if not group or not all(group):
             raise ValueError(f"instance {i}: references must be non-empty texts, got {group!r}")
+    return hyps, refs
+
+
+def score_e2e_detailed(
+    hyps: Sequence[str], refs: Sequence[Sequence[str]], *, java: bool = True
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """:func:`score_e2e` plus the coco metrics' per-segment scores (``{}`` with ``java=False``)."""
+    hyps, refs = clean_inputs(hyps, refs)
     bleu, nist = bleu_nist_py(hyps, refs)
     scores = {
         "BLEU": bleu,
@@ -117,13 +123,22 @@ def score_e2e(hyps: Sequence[str], refs: Sequence[Sequence[str]], *, java: bool 
         "BLEU_perl": bleu_perl(hyps, refs),
         "NIST_perl": nist_perl(hyps, refs),
     }
+    coco_segments: dict[str, list[float]] = {}
     if java:
-        scores.update(coco_scores(hyps, refs))
-    return {name: scores[name] for name in E2E_METRICS if name in scores}
+        coco_corpus, coco_segments = coco_scores_detailed(hyps, refs)
+        scores.update(coco_corpus)
+    return {name: scores[name] for name in E2E_METRICS if name in scores}, coco_segments
 
 
-def score_e2e_files(hyp_path: str | Path, refs_path: str | Path, *, java: bool = True) -> dict[str, float]:
-    """:func:`score_e2e` on files; a count mismatch names both files."""
+def score_e2e(hyps: Sequence[str], refs: Sequence[Sequence[str]], *, java: bool = True) -> dict[str, float]:
+    """All E2E metrics: ``BLEU``, ``NIST`` (``-p``, the paper's), ``BLEU_perl``, ``NIST_perl``, ``METEOR``,
+    ``ROUGE_L``, ``CIDEr`` as fractions (the official script's scales). ``java=False`` skips the three coco
+    metrics (they need Java)."""
+    return score_e2e_detailed(hyps, refs, java=java)[0]
+
+
+def read_e2e_files(hyp_path: str | Path, refs_path: str | Path) -> tuple[list[str], list[list[str]]]:
+    """Outputs and grouped references from files; a count mismatch names both files."""
     hyps = read_hypotheses(hyp_path)
     refs = read_e2e_references(refs_path)
     if len(hyps) != len(refs):
@@ -131,4 +146,9 @@ def score_e2e_files(hyp_path: str | Path, refs_path: str | Path, *, java: bool =
             f"{hyp_path} has {len(hyps)} outputs but {refs_path} has {len(refs)} reference groups "
             "(one output line per instance, in the references' order)"
         )
-    return score_e2e(hyps, refs, java=java)
+    return hyps, refs
+
+
+def score_e2e_files(hyp_path: str | Path, refs_path: str | Path, *, java: bool = True) -> dict[str, float]:
+    """:func:`score_e2e` on files; a count mismatch names both files."""
+    return score_e2e(*read_e2e_files(hyp_path, refs_path), java=java)

@@ -102,36 +102,42 @@ def _nist_info(
     return math.log2(prefix / ref_counts[len(gram) - 1][gram])
 
 
-def bleu_nist_py(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> tuple[float, float]:
-    """Corpus BLEU and NIST exactly as e2e-metrics ``measure_scores.py -p`` (``metrics/pymteval.py``)."""
-    _check(hyps, refs)
-    hits = [0] * BLEU_ORDER
-    cand_lens = [0] * NIST_ORDER
-    bleu_ref_len = 0
-    nist_avg_ref_len = 0.0
-    ref_counts: list[Counter[tuple[str, ...]]] = [Counter() for _ in range(NIST_ORDER)]
-    total_ref_words = 0
-    nist_hits: list[list[dict[tuple[str, ...], int]]] = [[] for _ in range(NIST_ORDER)]
-    for hyp_text, ref_texts in zip(hyps, refs):
-        hyp = tokenize_pymteval(hyp_text)
-        ref_toks = [tokenize_pymteval(r) for r in ref_texts]
-        hyp_low = [t.lower() for t in hyp]
-        refs_low = [[t.lower() for t in r] for r in ref_toks]
-        for n in range(1, NIST_ORDER + 1):
-            hyp_grams = _ngrams(hyp_low, n)
-            clipped = _clipped(hyp_grams, _max_ref_counts(refs_low, n))
-            if n <= BLEU_ORDER:
-                hits[n - 1] += sum(clipped.values())
-            cand_lens[n - 1] += len(hyp) - (n - 1)  # may be negative for short outputs (kept on purpose)
-            nist_hits[n - 1].append(clipped)
-            for r in refs_low:
-                ref_counts[n - 1].update(_ngrams(r, n))
-        # BLEU: closest reference length, ties to the shorter one
-        bleu_ref_len += min((abs(len(r) - len(hyp)), len(r)) for r in ref_toks)[1]
-        ref_words = sum(len(r) for r in ref_toks)
-        total_ref_words += ref_words
-        nist_avg_ref_len += ref_words / len(ref_toks)
+# one segment's BLEU statistics in the ``-p`` variant: clipped hits for n = 1..4, hypothesis n-gram counts
+# (``len - n + 1``, negative for short outputs) for n = 1..4, closest reference length (ties to the shorter)
+PY_BLEU_STATS = (
+    *(f"hits_{n}" for n in range(1, BLEU_ORDER + 1)),
+    *(f"ngrams_{n}" for n in range(1, BLEU_ORDER + 1)),
+    "ref_len",
+)
 
+
+def _py_segment(
+    hyp_text: str, ref_texts: Sequence[str], max_order: int
+) -> tuple[list[str], list[list[str]], list[list[str]], list[dict[tuple[str, ...], int]]]:
+    """Tokens (case kept), lower-cased reference tokens and clipped n-gram counts (n = 1..max_order)."""
+    hyp = tokenize_pymteval(hyp_text)
+    ref_toks = [tokenize_pymteval(r) for r in ref_texts]
+    hyp_low = [t.lower() for t in hyp]
+    refs_low = [[t.lower() for t in r] for r in ref_toks]
+    clipped = [_clipped(_ngrams(hyp_low, n), _max_ref_counts(refs_low, n)) for n in range(1, max_order + 1)]
+    return hyp, ref_toks, refs_low, clipped
+
+
+def _py_bleu_stats(
+    hyp: Sequence[str], ref_toks: Sequence[Sequence[str]], clipped: Sequence[dict[tuple[str, ...], int]]
+) -> list[int]:
+    """One segment's ``PY_BLEU_STATS`` (the only place they are computed)."""
+    hits = [sum(clipped[n].values()) for n in range(BLEU_ORDER)]
+    ngrams = [len(hyp) - n for n in range(BLEU_ORDER)]  # may be negative for short outputs (kept on purpose)
+    ref_len = min((abs(len(r) - len(hyp)), len(r)) for r in ref_toks)[1]  # closest, ties to the shorter
+    return [*hits, *ngrams, ref_len]
+
+
+def bleu_py_from_stats(totals: Sequence[int]) -> float:
+    """Corpus BLEU (fraction) of the ``-p`` variant from ``PY_BLEU_STATS`` summed over segments."""
+    hits = [int(v) for v in totals[:BLEU_ORDER]]
+    cand_lens = [int(v) for v in totals[BLEU_ORDER : 2 * BLEU_ORDER]]
+    bleu_ref_len = int(totals[2 * BLEU_ORDER])
     log_sum = 0.0
     for n in range(BLEU_ORDER):
         log_sum += math.log(max(hits[n], 1e-15) / max(cand_lens[n], 1e-9))
@@ -139,7 +145,40 @@ def bleu_nist_py(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> tuple[fl
     brevity = 1.0
     if cand_lens[0] <= bleu_ref_len:
         brevity = math.exp(1.0 - bleu_ref_len / (cand_lens[0] if cand_lens[0] else 1e-5))
-    bleu = brevity * precision
+    return brevity * precision
+
+
+def bleu_py_segment_stats(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> list[list[int]]:
+    """Per-segment ``PY_BLEU_STATS``; :func:`bleu_py_from_stats` of their column sums is the corpus BLEU."""
+    _check(hyps, refs)
+    out = []
+    for hyp_text, ref_texts in zip(hyps, refs):
+        hyp, ref_toks, _, clipped = _py_segment(hyp_text, ref_texts, BLEU_ORDER)
+        out.append(_py_bleu_stats(hyp, ref_toks, clipped))
+    return out
+
+
+def bleu_nist_py(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> tuple[float, float]:
+    """Corpus BLEU and NIST exactly as e2e-metrics ``measure_scores.py -p`` (``metrics/pymteval.py``)."""
+    _check(hyps, refs)
+    bleu_totals = [0] * len(PY_BLEU_STATS)
+    cand_lens = [0] * NIST_ORDER
+    nist_avg_ref_len = 0.0
+    ref_counts: list[Counter[tuple[str, ...]]] = [Counter() for _ in range(NIST_ORDER)]
+    total_ref_words = 0
+    nist_hits: list[list[dict[tuple[str, ...], int]]] = [[] for _ in range(NIST_ORDER)]
+    for hyp_text, ref_texts in zip(hyps, refs):
+        hyp, ref_toks, refs_low, clipped = _py_segment(hyp_text, ref_texts, NIST_ORDER)
+        bleu_totals = [t + s for t, s in zip(bleu_totals, _py_bleu_stats(hyp, ref_toks, clipped))]
+        for n in range(1, NIST_ORDER + 1):
+            cand_lens[n - 1] += len(hyp) - (n - 1)  # may be negative for short outputs (kept on purpose)
+            nist_hits[n - 1].append(clipped[n - 1])
+            for r in refs_low:
+                ref_counts[n - 1].update(_ngrams(r, n))
+        ref_words = sum(len(r) for r in ref_toks)
+        total_ref_words += ref_words
+        nist_avg_ref_len += ref_words / len(ref_toks)
+    bleu = bleu_py_from_stats(bleu_totals)
 
     nist_sum = 0.0
     for n in range(NIST_ORDER):

@@ -83,7 +83,13 @@ def score_xsum(hyps: list[str], refs: list[str], *, batch_size: int = 8, seed: i
     """Both aggregations (F-measure x100) for one output per reference, in order."""
     if len(hyps) != len(refs):
         raise ValueError(f"{len(hyps)} outputs for {len(refs)} references: one output per reference expected")
-    scores = per_example(hyps, refs)
+    return aggregate_xsum(per_example(hyps, refs), batch_size=batch_size, seed=seed)
+
+
+def aggregate_xsum(
+    scores: list[dict[str, scoring.Score]], *, batch_size: int = 8, seed: int = 0
+) -> dict[str, Any]:
+    """Both aggregations of :func:`per_example` scores (the metrics part of :func:`score_xsum`)."""
     return {
         "corpus_mean": corpus_mean(scores),
         "batch_bootstrap": batch_bootstrap(scores, batch_size, seed),
@@ -104,17 +110,29 @@ def score_xsum_files(
     With ``reference_tokenizer`` (a model directory) the references are first cut as the authors' were
     (``truncate_references``); the result then counts the references that changed.
     """
+    hyps, refs, extra = read_xsum_files(hyp_path, refs_path, reference_tokenizer, reference_max_tokens)
+    return {**score_xsum(hyps, refs, **kwargs), **extra}
+
+
+def read_xsum_files(
+    hyp_path: str | Path,
+    refs_path: str | Path,
+    reference_tokenizer: str | Path | None = None,
+    reference_max_tokens: int = 100,
+) -> tuple[list[str], list[str], dict[str, int]]:
+    """Outputs and the references as scored (cut with ``reference_tokenizer``), plus what the cut changed."""
     hyps, refs = read_lines(hyp_path), read_lines(refs_path)
     if len(hyps) != len(refs):
         raise ValueError(
             f"{hyp_path} has {len(hyps)} lines but {refs_path} has {len(refs)}: one output per reference"
         )
     if reference_tokenizer is None:
-        return score_xsum(hyps, refs, **kwargs)
+        return hyps, refs, {}
     from prefixtune.models.loading import load_tokenizer
 
     cut = truncate_references(refs, load_tokenizer(reference_tokenizer), reference_max_tokens)
-    result = score_xsum(hyps, cut, **kwargs)
-    result["reference_max_tokens"] = reference_max_tokens
-    result["references_changed_by_truncation"] = sum(a != b for a, b in zip(refs, cut, strict=True))
-    return result
+    extra = {
+        "reference_max_tokens": reference_max_tokens,
+        "references_changed_by_truncation": sum(a != b for a, b in zip(refs, cut, strict=True)),
+    }
+    return hyps, cut, extra

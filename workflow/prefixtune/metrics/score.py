@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from prefixtune.metrics import dart, e2e, rouge, webnlg
+from prefixtune.metrics import dart, e2e, rouge, segments, webnlg
 from prefixtune.metrics.meteor_jar import JAR_NAME, java_executable
 
 DATASETS = ("e2e", "webnlg", "dart", "xsum")
@@ -107,6 +107,7 @@ def score_files(
     ``model_metrics`` (DART only): ``{"moverscore": {...}, "bertscore": {...}, "bleurt": {...}}``, each optional
     (:mod:`prefixtune.metrics.dart_model_metrics`); a metric whose model cannot be loaded is left out of
     ``metrics`` and its reason recorded under ``unavailable``.
+    ``segments``: per-segment statistics of the metrics that have them (:mod:`prefixtune.metrics.segments`).
     """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASETS)}")
@@ -120,19 +121,26 @@ def score_files(
     check_hypothesis_file(hyp_path)
     metrics: dict[str, Any]
     if dataset == "xsum":  # empty outputs are legal here (scored 0)
-        metrics = rouge.score_xsum_files(hyp_path, refs_path, reference_tokenizer, reference_max_tokens)
+        xsum_hyps, xsum_refs, extra = rouge.read_xsum_files(
+            hyp_path, refs_path, reference_tokenizer, reference_max_tokens
+        )
+        per_example = rouge.per_example(xsum_hyps, xsum_refs)
         return {
             "dataset": dataset,
-            "n_hypotheses": len(rouge.read_lines(hyp_path)),
-            "metrics": metrics,
+            "n_hypotheses": len(xsum_hyps),
+            "metrics": {**rouge.aggregate_xsum(per_example), **extra},
             "scales": SCALES[dataset],
             "tools": tool_versions(dataset),
+            "segments": segments.xsum_segments(per_example),
         }
     hyps = e2e.read_hypotheses(hyp_path)
     if dataset == "e2e":
-        metrics = e2e.score_e2e_files(hyp_path, refs_path)
+        e2e_hyps, e2e_refs = e2e.read_e2e_files(hyp_path, refs_path)
+        metrics, coco_segments = e2e.score_e2e_detailed(e2e_hyps, e2e_refs)
+        segs = segments.e2e_segments(e2e_hyps, e2e_refs, coco_segments)
     elif dataset == "webnlg":
         metrics = webnlg.score_webnlg(hyps, refs_path, workers=workers, source=str(hyp_path))
+        segs = segments.webnlg_segments(hyps, refs_path, workers=workers, source=str(hyp_path))
     else:
         refs = dart.load_dart_references(refs_path)
         if len(hyps) != len(refs):
@@ -140,6 +148,7 @@ def score_files(
                 f"{hyp_path} has {len(hyps)} outputs but {refs_path} has {len(refs)} reference entries"
             )
         metrics = dart.score_dart(hyps, refs, workers=workers)
+        segs = segments.dart_segments(hyps, refs, workers=workers)
     result: dict[str, Any] = {"dataset": dataset, "n_hypotheses": len(hyps), "metrics": metrics}
     tools = tool_versions(dataset)
     if model_spec:
@@ -151,4 +160,4 @@ def score_files(
             result["unavailable"] = extra.unavailable
         tools["model_metrics"] = extra.models
         tools.update({name: _version(name) for name in ("torch", "transformers", "pyemd")})
-    return {**result, "scales": SCALES[dataset], "tools": tools}
+    return {**result, "scales": SCALES[dataset], "tools": tools, "segments": segs}

@@ -114,10 +114,34 @@ def _check_ids(entries: Sequence[WebNLGEntry], xml_path: str | Path) -> None:
             )
 
 
+def bleu_metric() -> sacrebleu.BLEU:
+    """``multi-bleu.perl -lc``: the BLEU object behind the official value and its segment statistics."""
+    return sacrebleu.BLEU(tokenize="none", smooth_method="none", lowercase=True, force=True)
+
+
+def reference_streams(refs: Sequence[Sequence[str]]) -> list[list[str]]:
+    """The 3 reference files of the official script (``""`` where an entry has fewer)."""
+    return [[group[k] if k < len(group) else "" for group in refs] for k in range(N_REFS)]
+
+
 def _bleu(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> float:
-    streams = [[group[k] if k < len(group) else "" for group in refs] for k in range(N_REFS)]
-    bleu = sacrebleu.BLEU(tokenize="none", smooth_method="none", lowercase=True, force=True)
-    return bleu.corpus_score(list(hyps), streams).score
+    return bleu_metric().corpus_score(list(hyps), reference_streams(refs)).score
+
+
+def prepare_webnlg(
+    hyps: Sequence[str], xml_path: str | Path, *, all_tracks: bool = False, source: str = "hypotheses"
+) -> tuple[list[str], list[list[str]], dict[str, list[int]]]:
+    """Preprocessed outputs, preprocessed references (<= 3 per entry) and track indices, as scored."""
+    entries = read_webnlg_entries(xml_path)
+    if len(hyps) != len(entries):
+        raise ValueError(
+            f"{source} has {len(hyps)} lines but {xml_path} has {len(entries)} entries with references "
+            "(one output line per entry, in Id order)"
+        )
+    _check_ids(entries, xml_path)
+    hyp_tok = [preprocess_hypothesis(h) for h in hyps]
+    refs = [[preprocess_reference(lex) for lex in e.lexes[:N_REFS]] for e in entries]
+    return hyp_tok, refs, webnlg_tracks(entries, all_tracks)
 
 
 def score_webnlg(
@@ -136,16 +160,7 @@ def score_webnlg(
     ``ter=False`` skips TER; ``workers`` processes share the TER work;
     ``source`` names the hypotheses in error messages.
     """
-    entries = read_webnlg_entries(xml_path)
-    if len(hyps) != len(entries):
-        raise ValueError(
-            f"{source} has {len(hyps)} lines but {xml_path} has {len(entries)} entries with references "
-            "(one output line per entry, in Id order)"
-        )
-    _check_ids(entries, xml_path)
-    hyp_tok = [preprocess_hypothesis(h) for h in hyps]
-    refs = [[preprocess_reference(lex) for lex in e.lexes[:N_REFS]] for e in entries]
-    tracks = webnlg_tracks(entries, all_tracks)
+    hyp_tok, refs, tracks = prepare_webnlg(hyps, xml_path, all_tracks=all_tracks, source=source)
     # TER first (about a second, compiled): its worker processes are forked while no other thread runs
     ter_stats = ter_segment_stats(hyp_tok, refs, workers) if ter else []
     meteor = meteor_track_scores(hyp_tok, refs, N_REFS, tracks)

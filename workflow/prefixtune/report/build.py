@@ -47,10 +47,13 @@ def build_report(
     demo: bool,
     tolerance: dict[str, dict[str, float]] | None = None,
     config_hash: str = "",
+    claims_file: Path | None = None,
+    claims_settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``<artifact>.md``, ``.csv``, ``.json`` (status) and, for a figure, ``.png`` and ``.pdf`` in out_dir.
 
-    ``manifest``: see :func:`prefixtune.grid.report_manifest`.
+    ``manifest``: see :func:`prefixtune.grid.report_manifest`. ``claims_file``: the page lists the claims filed
+    under this artifact with their verdicts (judged from its own runs; ``claims_settings``: report.claims).
     """
     if artifact not in ALL_TITLES:
         raise ValueError(f"unknown artifact {artifact!r}; expected one of {sorted(ALL_TITLES)}")
@@ -60,13 +63,27 @@ def build_report(
     title = f"# {ALL_TITLES[artifact]}; paper numbers: {version}"
     heading = f"{DEMO_BANNER}\n\n{title}" if demo else title
     out = out_dir / artifact
+    claims_md, claims_status, strip = "", [], []
+    if claims_file is not None:
+        from prefixtune.claims.engine import settings_from
+        from prefixtune.claims.report import page_claims
+
+        settings = settings_from(claims_settings)
+        claims_md, claims_status, strip = page_claims(
+            claims_file, artifact, manifest, paper_csv, version, settings, demo
+        )
     if manifest.get("kind", "table") == "figure":
         # a figure statement published in one version only (Figure 6: ACL) is still the paper's
-        markdown, records = build_figure(artifact, manifest, {**other, **paper}, heading, out, demo)
+        markdown, records = build_figure(
+            artifact, manifest, {**other, **paper}, heading, out, demo, claims=strip
+        )
     else:
         ctx = TableContext(artifact, paper, other, version, other_version, tolerance or {})
         markdown, records = build_table(manifest, ctx, heading)
+    markdown += claims_md
     status = status_record(artifact, manifest, config_hash)
+    if claims_file is not None:
+        status["claims"] = claims_status
     markdown += (
         f"\nStatus: {status['status']} ({status['runs_scored']} of {status['runs_planned']} runs scored); "
         f"commit {status['git_commit']}; config hash {config_hash[:12] or '–'}.\n"

@@ -40,12 +40,17 @@ def job_compute(job: dict[str, str]) -> dict[str, Any]:
     for key, record in (("train_s", train), ("decode_s", decode)):
         if record is None:
             continue
-        seconds = float(record.get("wall_time_s", 0.0))
+        # a resumed run: every attempt's wall time (run.json's ledger), not only the last one's
+        seconds = float(record.get("wall_time_s_total", record.get("wall_time_s", 0.0)))
         out[key] = seconds
-        if record.get("device", "cpu") != "cpu":
+        if record.get("attempts"):  # each attempt on the device it had
+            gpu_seconds = sum(float(a["wall_time_s"]) for a in record["attempts"] if a["device"] != "cpu")
+            out["gpu_hours"] += gpu_seconds / 3600
+        elif record.get("device", "cpu") != "cpu":
             out["gpu_hours"] += seconds / 3600
     if train is not None:
         out["device"] = train.get("device", "cpu")
+        out["attempts"] = len(train.get("attempts") or [None])  # runs from before the ledger: one
         out["steps"] = train.get("training", {}).get("steps")
         out["seconds_per_step"] = train.get("training", {}).get("seconds_per_step")
         # checkpoint selection's evaluations (dev loss, XSUM validation decoding): inside the training wall time
@@ -74,7 +79,8 @@ def build_compute(status_files: list[Path], out: Path, demo: bool = False) -> st
         "Wall time of the training and decoding jobs (each job records its own) and GPU-hours (wall time of jobs "
         "that ran on a GPU). An artifact counts every run it uses; the totals count each run once. Training time "
         "includes the evaluations that chose the decoded checkpoint (dev loss; XSUM validation summaries), shown "
-        "on their own in the runs table.",
+        "on their own in the runs table. A run trained in several attempts (resumed after a time limit, a "
+        "preemption or a cancelled job) counts every attempt's time.",
         "",
         "| artifact | runs timed | train | decode | GPU-hours |",
         "|---|---|---|---|---|",
@@ -95,20 +101,23 @@ def build_compute(status_files: list[Path], out: Path, demo: bool = False) -> st
     total_train = sum(r["train_s"] or 0.0 for r in runs)
     total_decode = sum(r["decode_s"] or 0.0 for r in runs)
     total_gpu = sum(r["gpu_hours"] for r in runs)
+    attempts = sum(r.get("attempts", 0) for r in runs)
     lines += [
         "",
-        f"Every run once: {len(runs)} runs, train {_fmt(total_train)}, decode {_fmt(total_decode)}, "
+        f"Every run once: {len(runs)} runs, train {_fmt(total_train)} in {attempts} attempt"
+        f"{'' if attempts == 1 else 's'}, decode {_fmt(total_decode)}, "
         f"{total_gpu:.2f} GPU-hours.",
         "",
         "## Runs",
         "",
-        "| run | device | steps | s/step | train | of which checkpoint selection | decode | GPU-hours |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | device | steps | s/step | attempts | train | of which checkpoint selection | decode | GPU-hours |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         rate = f"{r['seconds_per_step']:.3f}" if r.get("seconds_per_step") else "–"
         lines.append(
-            f"| {r['run']} | {r.get('device', '–')} | {r.get('steps') or '–'} | {rate} | {_fmt(r['train_s'])} | "
+            f"| {r['run']} | {r.get('device', '–')} | {r.get('steps') or '–'} | {rate} | {r.get('attempts', '–')} | "
+            f"{_fmt(r['train_s'])} | "
             f"{_fmt(r.get('selection_s'))} | "
             f"{_fmt(r['decode_s'])} | {r['gpu_hours']:.3f} |"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from prefixtune.data.e2e import find_item_by_mr
 from prefixtune.report.cells import PAPER_DATASET, aggregate, fmt_aggregate, load_scores, metric_spec
 from prefixtune.report.figures import Panel, PaperMark, Point, plot_figure, qualitative_markdown
 from prefixtune.report.paper import PaperKey
+from prefixtune.report.paper_statements import PaperStatement, paper_statement
 from prefixtune.report.selection import selection_markdown
 from prefixtune.report.titles import FIGURE_TITLES
 
@@ -63,24 +65,50 @@ def figure_points(manifest: dict) -> tuple[list[Point], list[dict]]:
     return points, records
 
 
-def paper_marks(artifact: str, manifest: dict, paper: dict[PaperKey, float]) -> list[PaperMark]:
-    """What the paper states about the figure: best lengths, crossovers (vertical lines), its axis ranges."""
+def figure_statements(
+    artifact: str, manifest: dict, paper: dict[PaperKey, float]
+) -> list[tuple[str, PaperStatement]]:
+    """The paper's statements about the figure's panels as (dataset, readable statement).
+
+    ``paper`` holds both versions (the page's own last); of one statement stated by both versions (Figure 4's
+    "table-to-text" in v1 = "DART" in ACL) the page's version wins. A row whose metric has no template is an error.
+    """
     name = PAPER_FIGURE.get(artifact, artifact)
-    marks = []
+    shown = {p["dataset"] for p in manifest["panels"]}
+    found: dict[tuple[str, str], tuple[str, PaperStatement]] = {}
     for key, value in paper.items():
-        dataset = MARK_DATASET.get(key.dataset)
-        if key.artifact != name or dataset not in {p["dataset"] for p in manifest["panels"]}:
+        if key.artifact != name:
             continue
-        if key.metric in ("best_prefix_length", "crossover_train_pct"):
-            what = "best length" if key.metric == "best_prefix_length" else "PREFIX ahead above"
-            marks.append(PaperMark(dataset, None, "vline", value, f"paper: {what} {value:g}"))
-        else:
-            marks.append(
-                PaperMark(dataset, None, "note", f"{key.metric} = {value:g}", f"paper: {key.metric}")
-            )
+        statement = paper_statement(key, value)
+        dataset = MARK_DATASET.get(key.dataset)
+        if dataset in shown:
+            found.pop((dataset, key.metric), None)
+            found[(dataset, key.metric)] = (dataset, statement)
+    return list(found.values())
+
+
+def _series_label(manifest: dict, method: str) -> str | None:
+    """The figure's row label for a paper method name (FINE-TUNE matches FINETUNE), if the figure has it."""
+    want = method.upper().replace("-", "")
+    labels = [row["label"] for row in manifest["rows"]]
+    return next((label for label in labels if label.upper().replace("-", "") == want), None)
+
+
+def paper_marks(artifact: str, manifest: dict, paper: dict[PaperKey, float]) -> list[PaperMark]:
+    """What the paper states about the figure: its sentences (the caption), the x it names (a dashed line), its
+    average gap (the reference series shifted by it) and its axis ranges (shaded bands)."""
+    marks = []
+    for dataset, statement in figure_statements(artifact, manifest, paper):
+        if statement.kind == "vline":
+            marks.append(PaperMark(dataset, None, "vline", statement.value, statement.short))
+        elif statement.kind == "gap" and (reference := _series_label(manifest, statement.series[1])):
+            gap = (reference, statement.value)
+            marks.append(PaperMark(dataset, statement.metric, "gap", gap, statement.short))
+        marks.append(PaperMark(dataset, None, "note", statement.text, ""))
     for panel in manifest["panels"]:
         for metric, (low, high) in (panel.get("paper_ranges") or {}).items():
-            marks.append(PaperMark(panel["dataset"], metric, "yrange", (low, high), "paper's axis range"))
+            label = f"paper's {metric} axis range"  # named: a twin-axis panel has two
+            marks.append(PaperMark(panel["dataset"], metric, "yrange", (low, high), label))
     return marks
 
 
@@ -107,10 +135,25 @@ def qualitative_rows(manifest: dict) -> tuple[str, list[tuple[str, Any, str]]] |
     return items[index]["source"], rows
 
 
+def _span(value: object) -> str:
+    """``50–60`` for a (low, high) pair."""
+    low, high = value  # type: ignore[misc]
+    return f"{float(low):g}–{float(high):g}"
+
+
 def build_figure(
-    artifact: str, manifest: dict, paper: dict[PaperKey, float], heading: str, out: Path, demo: bool
+    artifact: str,
+    manifest: dict,
+    paper: dict[PaperKey, float],
+    heading: str,
+    out: Path,
+    demo: bool,
+    claims: Sequence[tuple[str, str]] = (),
 ) -> tuple[str, list[dict]]:
-    """Draw ``out``.png/.pdf; return the page's markdown (image, points, paper statements, text panel)."""
+    """Draw ``out``.png/.pdf; return the page's markdown (image, points, paper statements, text panel).
+
+    ``claims``: (verdict, readable statement) pairs drawn as a strip under the figure's panels.
+    """
     points, records = figure_points(manifest)
     panels = [
         Panel(
@@ -123,9 +166,8 @@ def build_figure(
         for p in manifest["panels"]
     ]
     marks = paper_marks(artifact, manifest, paper)
-    plot_figure(
-        FIGURE_TITLES[artifact], panels, points, marks, out.with_suffix(".png"), out.with_suffix(".pdf"), demo
-    )
+    png, pdf = out.with_suffix(".png"), out.with_suffix(".pdf")
+    plot_figure(FIGURE_TITLES[artifact], panels, points, marks, png, pdf, demo, claims=claims)
     lines = [heading, "", f"![{artifact}]({out.name}.png)", "", "| series | dataset | metric | x | value |"]
     lines.append("|---|---|---|---|---|")
     for rec in records:
@@ -136,12 +178,15 @@ def build_figure(
         "",
         "Each value: mean ± sd over the replicate runs (data subsamples × training seeds), n of planned.",
     ]
-    if marks:
-        lines += ["", "What the paper states (figure values are not published as numbers):", ""]
-        lines += [
-            f"- {PAPER_DATASET[m.dataset]}: {m.label}" + ("" if m.kind == "vline" else f": {m.value}")
-            for m in marks
-        ]
+    notes = list(dict.fromkeys(f"- paper: {m.value}" for m in marks if m.kind == "note"))
+    ranges = [
+        f"- the paper's {PAPER_DATASET[m.dataset]} {m.metric} axis spans {_span(m.value)} (shaded in the figure)"
+        for m in marks
+        if m.kind == "yrange"
+    ]
+    if notes or ranges:
+        lines += ["", "What the paper states (its figure values are not published as numbers):", ""]
+        lines += notes + ranges
     if checkpoints := selection_markdown(manifest):
         lines += ["", checkpoints]
     panel = qualitative_rows(manifest)

@@ -32,6 +32,9 @@ def build_index(status_files: list[Path], out: Path, demo: bool = False) -> str:
         )
     lines += [
         "",
+        "Does each claim of the paper hold? Every claim with its verdict, effect and interval: "
+        "[claims.md](claims.md).",
+        "",
         "GPU-hours: wall time of the artifact's training and decoding jobs that ran on a GPU, counting every run "
         "it uses (a run shared by several artifacts is trained once but appears in each). Wall times per artifact "
         "and per run: [compute.md](compute.md).",

@@ -18,7 +18,7 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,13 @@ from prefixtune.methods import build_method
 from prefixtune.methods.base import TuningMethod
 from prefixtune.models.loading import is_seq2seq, load_causal_lm, load_seq2seq_lm, load_tokenizer, pick_device
 from prefixtune.provenance import git_commit, package_versions, sha256_file, write_json_atomic
+from prefixtune.training.attempts import (
+    DEFAULT_LOCK_WAIT_S,
+    AttemptLedger,
+    attempt_log_path,
+    run_lock,
+    tee_stderr,
+)
 from prefixtune.training.optimizer import DEFAULT_RULE, build_optimizer
 from prefixtune.training.schedule import planned_steps
 from prefixtune.training.selection import Selection, make_selection
@@ -224,6 +231,7 @@ class Trainer:
         self.fingerprint = ""  # set by train_run; stored in and checked against checkpoints
         self.selection: Selection | None = None  # set by train_run: best dev loss / validation ROUGE, or none
         self.stop_requested = False  # SIGTERM: checkpoint at the next step and exit for a retry
+        self.on_checkpoint: Callable[[int], None] | None = None  # the attempt ledger's progress
 
     # -- checkpoints -------------------------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
@@ -252,6 +260,8 @@ class Trainer:
         torch.save(state, tmp)
         tmp.replace(self.ckpt_dir / CHECKPOINT)
         log.info("checkpoint at step %d (epoch %d, batch %d)", self.step, self.epoch, self.batch_in_epoch)
+        if self.on_checkpoint:
+            self.on_checkpoint(self.step)
 
     def maybe_resume(self) -> bool:
         path = self.ckpt_dir / CHECKPOINT
@@ -449,11 +459,69 @@ def train_run(
     checkpoint_every: int = 0,
     dev_path: Path | None = None,
     decoding: dict[str, Any] | None = None,
+    lock_wait_s: float = DEFAULT_LOCK_WAIT_S,
+    log_path: Path | None = None,
 ) -> dict[str, Any]:
     """Train ``spec`` and write ``out_dir`` (trained weights only) and ``run_json``; returns the run record.
 
     ``spec.selection`` picks the parameters written (``training/selection.py``): the final ones, or the best dev
-    loss / validation ROUGE on ``dev_path`` (XSUM: generated with ``decoding``, the run's decode settings)."""
+    loss / validation ROUGE on ``dev_path`` (XSUM: generated with ``decoding``, the run's decode settings).
+    The trainer holds the checkpoint folder's lock and records this attempt in its ledger
+    (``training/attempts.py``); with ``log_path`` (the job's log) this attempt's stderr is also kept in
+    ``<log>.attempt<N>.log``."""
+    with run_lock(checkpoint_dir, lock_wait_s):
+        device = pick_device()
+        ledger = AttemptLedger(
+            checkpoint_dir, torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"
+        )
+        if log_path is not None and ledger.number == 1:  # a fresh run: earlier runs' attempt logs go
+            for stale in log_path.parent.glob(f"{log_path.stem}.attempt*{log_path.suffix}"):
+                stale.unlink()
+        tee = tee_stderr(attempt_log_path(log_path, ledger.number)) if log_path is not None else nullcontext()
+        with tee:
+            log.info(
+                "run %s, attempt %d: host %s, SLURM job %s, device %s",
+                spec["run_id"],
+                ledger.number,
+                ledger.current["host"],
+                ledger.current["slurm_job_id"] or "-",
+                ledger.current["device"],
+            )
+            try:
+                return _train_attempt(
+                    spec,
+                    train_path,
+                    base_model_dir,
+                    out_dir,
+                    run_json,
+                    checkpoint_dir,
+                    time_budget_s,
+                    checkpoint_every,
+                    dev_path,
+                    decoding,
+                    ledger,
+                )
+            except TimeBudgetExceeded:
+                ledger.end("stopped-75")
+                raise
+            except BaseException as err:
+                ledger.end(f"failed: {type(err).__name__}")
+                raise
+
+
+def _train_attempt(
+    spec: dict[str, Any],
+    train_path: Path,
+    base_model_dir: Path,
+    out_dir: Path,
+    run_json: Path,
+    checkpoint_dir: Path,
+    time_budget_s: float | None,
+    checkpoint_every: int,
+    dev_path: Path | None,
+    decoding: dict[str, Any] | None,
+    ledger: AttemptLedger,
+) -> dict[str, Any]:
     started = time.time()
     deadline = _now() + (time_budget_s if time_budget_s else float("inf"))
     hparams = spec["hparams"]
@@ -508,6 +576,8 @@ def train_run(
     fingerprinted = {**spec, "selection_inputs": selection_inputs} if selection_inputs else spec
     trainer.fingerprint = run_fingerprint(fingerprinted, train_sha256, base_model_dir)
     resumed = trainer.maybe_resume()
+    ledger.progress(trainer.step)
+    trainer.on_checkpoint = ledger.progress
     log.info(
         "run %s: %d pairs, %d steps, device %s", spec["run_id"], len(examples), trainer.total_steps, device
     )
@@ -527,6 +597,7 @@ def train_run(
     method.save(tmp_dir)
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp_dir.replace(out_dir)
+    ledger.end("finished", trainer.step)
     record = {
         "run_id": spec["run_id"],
         "spec": spec,
@@ -562,7 +633,9 @@ def train_run(
         },
         "versions": package_versions(),
         "git_commit": git_commit(),
-        "wall_time_s": round(time.time() - started, 2),
+        "wall_time_s": round(time.time() - started, 2),  # this attempt's
+        # every attempt (time, steps, device, how it ended) and their summed wall time: the run's compute
+        **ledger.summary(),
     }
     write_json_atomic(run_json, record)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
