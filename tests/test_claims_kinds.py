@@ -241,6 +241,8 @@ def test_variance(tmp_path):
         {"P": {"random": [70, 70.2, 70.1, 70.3, 70.2, 70.1], "elephant": [30, 50, 20, 45, 10, 55]}},
     )
     assert judge(flipped, st).verdict == FAILS
+    alone = judge(figure(tmp_path / "a", {"P": {"random": [30, 50, 20]}}), st)  # nothing to compare with
+    assert alone.verdict == INCONCLUSIVE and "not in this configuration" in alone.reason
 
 
 def test_crossover(tmp_path):

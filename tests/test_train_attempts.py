@@ -191,3 +191,49 @@ def test_cli_refuses_a_second_trainer_with_exit_1(model_dir, tmp_path):
     assert result.returncode == 1
     assert "being trained by SLURM job 777" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "run.json").exists()
+
+
+ORPHAN = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    from prefixtune.training.attempts import run_lock
+    ckpt, run_json, out_dir, spec = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), json.loads(sys.argv[4])
+    with run_lock(ckpt, wait_s=0):
+        print("locked", flush=True)
+        time.sleep(1.0)
+        out_dir.mkdir()
+        (out_dir / "prefix.safetensors").write_bytes(b"orphan's weights")
+        run_json.write_text(json.dumps({"spec": spec, "attempts": [{"attempt": 1, "exit": "finished"}]}))
+    """
+)
+
+
+def test_a_run_finished_by_an_orphan_while_waiting_is_kept_not_retrained(model_dir, tmp_path):
+    """After a controller crash the rerun's trainer waits on the orphan's lock; when the orphan finishes the run
+    meanwhile, its outputs and attempts stand (training again would repeat its work and lose its ledger)."""
+    data = tmp_path / "train.jsonl"
+    write_jsonl(data, [Pair("name : A", "A is here . ")])
+    ckpt, run_json, out_dir = tmp_path / "ck", tmp_path / "run.json", tmp_path / "trained"
+    orphan = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN, str(ckpt), str(run_json), str(out_dir), json.dumps(_spec())],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert orphan.stdout.readline().strip() == "locked"
+    record = train_run(_spec(), data, model_dir, out_dir, run_json, ckpt, lock_wait_s=30)
+    orphan.wait()
+    assert record["attempts"] == [{"attempt": 1, "exit": "finished"}]
+    assert (out_dir / "prefix.safetensors").read_bytes() == b"orphan's weights"
+
+
+def test_an_earlier_runs_record_does_not_stop_training(model_dir, tmp_path):
+    """A run.json older than this trainer (an earlier run of the same id) is no reason to skip training."""
+    data = tmp_path / "train.jsonl"
+    write_jsonl(data, [Pair(f"name : P{i}", f"P{i} is here . ") for i in range(4)])
+    run_json, out_dir = tmp_path / "run.json", tmp_path / "trained"
+    out_dir.mkdir()
+    run_json.write_text(json.dumps({"spec": _spec(), "attempts": []}))
+    os.utime(run_json, (time.time() - 60, time.time() - 60))
+    record = train_run(_spec(), data, model_dir, out_dir, run_json, tmp_path / "ck")
+    assert [a["exit"] for a in record["attempts"]] == ["finished"]

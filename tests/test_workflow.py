@@ -103,6 +103,7 @@ def _shrunk_demo_config(tmp_path: Path) -> Path:
     config = yaml.safe_load((ROOT / "config/demo.yaml").read_text())
     config["paths"] = {k: str(tmp_path / k) for k in ("resources", "results", "reports", "logs")}
     config["paper"]["results_csv"] = str(ROOT / config["paper"]["results_csv"])
+    config["report"]["claims"]["file"] = str(ROOT / config["report"]["claims"]["file"])
     for dataset in config["datasets"].values():
         dataset["synthetic"].update(n_train=60, n_dev=4, n_test=6)
     config["datasets"]["xsum"]["extrapolation"]["synthetic"].update(n_train=90, n_dev=8, n_test=16)
@@ -208,6 +209,7 @@ def check_demo_outputs(tmp_path: Path) -> None:
     assert low_xsum["training"]["optimizer"] == "adamw_transformers_3_2"
     bart_run = tmp_path / "results/runs/xsum-tiny-bart-prefix_xsum_2pct/trained"
     assert (bart_run / "bart_prefix.safetensors").is_file()
+    check_claims(reports)
     csv_text = (reports / "table1.csv").read_text(encoding="utf-8")
     assert csv_text.startswith("# DEMO")
     for rule in ("base_model", "train", "decode", "score", "prepare", "report", "subsample"):
@@ -223,6 +225,27 @@ def check_demo_outputs(tmp_path: Path) -> None:
         # full weights are temporary (deleted once decoded); trained prefixes and adapters stay
         assert (record.parent / "trained").exists() == (kind not in ("finetune", "ft_top")), record.parent
     assert kinds.get("finetune") and kinds.get("prefix"), kinds
+
+
+def check_claims(reports: Path) -> None:
+    """Every claim of the claims file has a verdict or a reason; the demo's pages say which it cannot judge."""
+    import yaml
+
+    claims = yaml.safe_load((ROOT / "config/claims.yaml").read_text(encoding="utf-8"))["claims"]
+    page = (reports / "claims.md").read_text(encoding="utf-8")
+    assert page.startswith("> **DEMO**")
+    records = json.loads((reports / "claims.json").read_text(encoding="utf-8"))
+    rows = records["claims"] if isinstance(records, dict) else records
+    verdicts = {r["id"]: r["verdict"] for r in rows}
+    assert set(verdicts) == {c["id"] for c in claims}
+    assert set(verdicts.values()) <= {"holds", "fails", "inconclusive", "untestable"}
+    for claim in claims:
+        assert f"**{claim['id']}**" in page, claim["id"]
+    # some claim is judged on the demo's runs with a bootstrap interval over the test items
+    judged = [r for r in rows if any(x.get("low") is not None for x in [r, *r.get("parts", [])])]
+    assert judged, rows
+    assert "Claims" in (reports / "figure3.md").read_text(encoding="utf-8")
+    assert "claims.md" in (reports / "index.md").read_text(encoding="utf-8")
 
 
 def report_bytes(reports: Path) -> dict[str, bytes]:
@@ -266,8 +289,9 @@ def test_whole_dag_runs_offline_rebuilds_lost_outputs_and_is_deterministic(tmp_p
         "report_table": 2,
         "index": 1,
         "compute": 1,
+        "claims": 1,
         "all": 1,
-        "total": 7,
+        "total": 8,
     }, counts
     assert report_bytes(reports) == first, "a rebuilt report differs from the first build"
 

@@ -3,69 +3,12 @@ TABLES = [
     a for a, s in config["artifacts"].items() if s.get("kind", "table") == "table"
 ]
 FIGURES = [a for a, s in config["artifacts"].items() if s.get("kind") == "figure"]
-# The paper's claims (report.claims; README "Claims and verdicts"): every page lists its own, claims.md all.
-CLAIMS = {"file": "config/claims.yaml", **config.get("report", {}).get("claims", {})}
-CLAIMS_SETTINGS = json.dumps({k: v for k, v in CLAIMS.items() if k != "file"})
 REPORT_SHELL = (
     "prefixtune report --artifact {wildcards.artifact} --manifest {params.manifest:q}"
     " --paper {input.paper:q} --version {params.version} --out-dir {params.out_dir:q}"
     " --tolerance {params.tolerance:q} --config-hash {params.config_hash}"
     " --claims {input.claims:q} --claims-settings {params.claims:q} {params.demo} 2> {log:q}"
 )
-
-
-def claims_artifacts():
-    """The artifacts the claims file's statements name (read when the workflow is parsed)."""
-    from prefixtune.claims.spec import load_claims, selectors
-
-    names = []
-    for claim in load_claims(CLAIMS["file"]):
-        if "statement" in claim:
-            names.append(claim["artifact"])
-            names += [
-                s["artifact"]
-                for _, s in selectors(claim["statement"])
-                if "artifact" in s
-            ]
-    return [a for a in dict.fromkeys(names) if a in config["artifacts"]]
-
-
-def claims_inputs(wildcards):
-    """The scores files of every artifact a claim rests on, and the run and decoding records beside them."""
-    from types import SimpleNamespace
-
-    scores = [
-        s
-        for a in claims_artifacts()
-        for s in artifact_scores(SimpleNamespace(artifact=a))
-    ]
-    scores = list(dict.fromkeys(scores))
-    records = [os.path.join(os.path.dirname(s), "run.json") for s in scores]
-    return list(dict.fromkeys(scores + records + claims_decode_records()))
-
-
-def claims_decode_records():
-    """The decoding records (<split>.hyp.json) of the runs a decoding-time claim measures."""
-    from types import SimpleNamespace
-
-    from prefixtune.claims.spec import load_claims
-
-    artifacts = {
-        claim["artifact"]
-        for claim in load_claims(CLAIMS["file"])
-        if "decode_seconds_per_item" in json.dumps(claim.get("statement", {}))
-    }
-    return [
-        s.replace(".scores.json", ".hyp.json")
-        for a in sorted(artifacts & set(config["artifacts"]))
-        for s in artifact_scores(SimpleNamespace(artifact=a))
-    ]
-
-
-def claims_manifests(wildcards):
-    """artifact -> manifest of the claims' artifacts (compact JSON)."""
-    manifests = {a: report_manifest(config, a, SCORES) for a in claims_artifacts()}
-    return json.dumps(manifests, separators=(",", ":"))
 
 
 rule report_table:

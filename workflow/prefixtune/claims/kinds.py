@@ -254,6 +254,8 @@ def variance(ctx: Context) -> Verdict:
     cells = a_cells + b_cells
     runs = [r["run"] for c in cells for r in c.runs]
     absent = next((c.absent for c in cells if c.absent), "")
+    if not b_cells:
+        absent = "runs not in this configuration (no setting to compare with)"
     if absent:
         return _finish(ctx.claim, [Verdict(id="", verdict=INCONCLUSIVE, reason=absent, runs=runs)])
     if len(a_cells) != 1:

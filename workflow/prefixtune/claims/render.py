@@ -27,6 +27,8 @@ def fmt(value: float | None, signed: bool = True) -> str:
     if math.isinf(value):
         return "∞"
     size, sign = abs(value), "+" if signed else ""
+    if size < 0.0005:
+        return "0.000"  # no "-0.000"
     if size >= 100:
         return f"{value:,.0f}"
     return f"{value:{sign}.3f}" if size < 1 else f"{value:{sign}.2f}"

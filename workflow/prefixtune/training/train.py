@@ -469,7 +469,11 @@ def train_run(
     The trainer holds the checkpoint folder's lock and records this attempt in its ledger
     (``training/attempts.py``); with ``log_path`` (the job's log) this attempt's stderr is also kept in
     ``<log>.attempt<N>.log``."""
+    started = time.time()
     with run_lock(checkpoint_dir, lock_wait_s):
+        finished = _finished_while_waiting(spec, run_json, out_dir, started)
+        if finished is not None:
+            return finished
         device = pick_device()
         ledger = AttemptLedger(
             checkpoint_dir, torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"
@@ -507,6 +511,24 @@ def train_run(
             except BaseException as err:
                 ledger.end(f"failed: {type(err).__name__}")
                 raise
+
+
+def _finished_while_waiting(
+    spec: dict[str, Any], run_json: Path, out_dir: Path, started: float
+) -> dict[str, Any] | None:
+    """The record of this run when another trainer (a crashed controller's orphan job, which held the lock we
+    waited on) finished it after this process started: its outputs and its attempts stand, training again would
+    only repeat its work. None when this process must train."""
+    if not (run_json.is_file() and out_dir.is_dir()) or run_json.stat().st_mtime < started:
+        return None
+    record = json.loads(run_json.read_text(encoding="utf-8"))
+    if record.get("spec") != json.loads(json.dumps(spec)):
+        return None
+    log.info(
+        "run %s: finished by another trainer while this one waited for the lock; keeping its outputs",
+        spec["run_id"],
+    )
+    return record
 
 
 def _train_attempt(
