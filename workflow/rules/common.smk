@@ -1,4 +1,5 @@
 # Config validation, paths, the run grid and wildcard constraints shared by every rule.
+import functools
 import hashlib
 import json
 import os
@@ -361,12 +362,20 @@ CLAIMS = {"file": "config/claims.yaml", **config.get("report", {}).get("claims",
 CLAIMS_SETTINGS = json.dumps({k: v for k, v in CLAIMS.items() if k != "file"})
 
 
+@functools.cache
+def claims_list():
+    """The claims file, validated (read once per workflow run)."""
+    from prefixtune.claims.spec import load_claims
+
+    return load_claims(CLAIMS["file"])
+
+
 def claims_artifacts():
-    """The artifacts the claims file's statements name (read when the workflow is parsed)."""
-    from prefixtune.claims.spec import load_claims, selectors
+    """The artifacts the claims file's statements name."""
+    from prefixtune.claims.spec import selectors
 
     names = []
-    for claim in load_claims(CLAIMS["file"]):
+    for claim in claims_list():
         if "statement" in claim:
             names.append(claim["artifact"])
             names += [
@@ -395,12 +404,14 @@ def claims_decode_records():
     """The decoding records (<split>.hyp.json) of the runs a decoding-time claim measures."""
     from types import SimpleNamespace
 
-    from prefixtune.claims.spec import load_claims
-
     artifacts = {
         claim["artifact"]
-        for claim in load_claims(CLAIMS["file"])
-        if "decode_seconds_per_item" in json.dumps(claim.get("statement", {}))
+        for claim in claims_list()
+        if any(
+            claim.get("statement", {}).get(side, {}).get("quantity")
+            == "decode_seconds_per_item"
+            for side in ("numerator", "denominator")
+        )
     }
     return [
         s.replace(".scores.json", ".hyp.json")
